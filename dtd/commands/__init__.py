@@ -1,0 +1,1 @@
+"""One module per ``dtd`` command (see :mod:`dtd.cli`)."""

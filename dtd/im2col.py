@@ -1,0 +1,88 @@
+"""Sliding windows over images (im2col) and their adjoint (col2im).
+
+``windows`` returns a strided *view* of all ``kH x kW`` windows of an NCHW
+batch: shape ``(N, C, H_out, W_out, kH, kW)``, no copy.  A convolution is then
+one ``tensordot`` of that view with the weights (NumPy makes the im2col matrix
+while preparing the matmul).  ``fold`` is the adjoint: it adds every window
+entry back to the input position it came from, with a loop over the ``kH*kW``
+kernel offsets (never over output positions).
+
+A naive loop reference of both lives in ``tests/test_im2col.py``.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+__all__ = ["output_size", "pad", "windows", "fold"]
+
+
+def output_size(size, kernel, stride, padding=0):
+    """Number of window positions along one axis.
+
+    >>> output_size(5, 3, 1, 1), output_size(6, 2, 2)
+    (5, 3)
+    """
+    out = (size + 2 * padding - kernel) // stride + 1
+    if out < 1:
+        raise ValueError(
+            f"kernel {kernel} with padding {padding} does not fit an input of size {size}"
+        )
+    return out
+
+
+def pad(x, padding, value=0.0):
+    """Pad the two spatial axes of an NCHW batch by ``padding = (pH, pW)``."""
+    pH, pW = padding
+    if pH == 0 and pW == 0:
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (pH, pH), (pW, pW)), constant_values=value)
+
+
+def windows(x, kernel, stride):
+    """All windows of an (already padded) NCHW batch, as a view.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    kernel, stride : (int, int)
+
+    Returns
+    -------
+    ndarray, shape (N, C, H_out, W_out, kH, kW)
+        ``out[n, c, i, j] = x[n, c, i*sH : i*sH+kH, j*sW : j*sW+kW]`` (read-only view).
+
+    >>> x = np.arange(16.).reshape(1, 1, 4, 4)
+    >>> windows(x, (2, 2), (2, 2))[0, 0, 1, 0].tolist()
+    [[8.0, 9.0], [12.0, 13.0]]
+    """
+    kH, kW = kernel
+    sH, sW = stride
+    v = sliding_window_view(x, (kH, kW), axis=(2, 3))
+    return v[:, :, ::sH, ::sW]
+
+
+def fold(cols, shape, stride):
+    """Adjoint of :func:`windows`: sum window entries back onto the input grid.
+
+    Parameters
+    ----------
+    cols : ndarray, shape (N, C, H_out, W_out, kH, kW)
+    shape : tuple
+        ``(N, C, H, W)`` of the (padded) input the windows were taken from.
+    stride : (int, int)
+
+    Returns
+    -------
+    ndarray, shape ``shape``
+        ``out[n, c, i*sH + a, j*sW + b] += cols[n, c, i, j, a, b]``.
+
+    >>> x = np.ones((1, 1, 3, 3))
+    >>> fold(np.ones((1, 1, 2, 2, 2, 2)), x.shape, (1, 1))[0, 0].tolist()
+    [[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]
+    """
+    N, C, Ho, Wo, kH, kW = cols.shape
+    sH, sW = stride
+    out = np.zeros(shape, dtype=cols.dtype)
+    for a in range(kH):
+        for b in range(kW):
+            out[:, :, a:a + sH * (Ho - 1) + 1:sH, b:b + sW * (Wo - 1) + 1:sW] += cols[:, :, :, :, a, b]
+    return out

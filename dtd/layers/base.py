@@ -1,0 +1,122 @@
+"""The layer protocol.
+
+Every layer is a small object with pure methods (nothing is kept between calls):
+
+    layer.forward(x)               -> y
+    layer.backward(x, grad_y)      -> grad_x      (the gradient)
+    layer.relevance(x, R_y, rule)  -> R_x         (relevance-backward)
+
+``LinearLayer`` is the base of the layers that compute ``z = W x + b`` (Dense,
+Conv2d, SumPool2d, AvgPool2d).  They expose the operator itself,
+``linear(x, weight, bias)`` and its transpose ``linear_backward(g, weight,
+x_shape)``, so that one generic routine can run every linear rule with modified
+weights (see :mod:`dtd.rules.linear`).
+"""
+from .._validation import check_input, check_relevance
+
+__all__ = ["Layer", "LinearLayer"]
+
+
+class Layer:
+    """Base class: input checks and rule dispatch.
+
+    Subclasses implement ``_forward``, ``_backward`` and ``default_rule``; the
+    public methods check their arguments first.
+    """
+
+    #: required rank of the input (batch axis included); None = any
+    input_ndim = None
+    #: constructor arguments saved as JSON by dtd.save (arrays are saved separately)
+    config_keys = ()
+    #: constructor arguments that are arrays
+    array_keys = ()
+
+    def _check(self, x):
+        return check_input(x, self, ndim=self.input_ndim, channels=self._channels())
+
+    def _channels(self):
+        return None
+
+    def forward(self, x):
+        """Output of the layer for the batch ``x`` (see the class docstring for shapes)."""
+        return self._forward(self._check(x))
+
+    def backward(self, x, grad_y):
+        """Gradient of ``sum(grad_y * forward(x))`` with respect to ``x``."""
+        self._check(x)
+        check_relevance(grad_y, self._output_shape(x), self, name="grad_y")
+        return self._backward(x, grad_y)
+
+    def relevance(self, x, R, rule=None):
+        """Redistribute the output relevance ``R`` onto the input ``x``.
+
+        Parameters
+        ----------
+        x : ndarray
+            Input of the layer (as recorded in the forward pass).
+        R : ndarray
+            Relevance of the outputs, shaped like ``forward(x)``.
+        rule : Rule, optional
+            Defaults to ``self.default_rule()``.
+
+        Raises
+        ------
+        TypeError
+            The rule does not apply to this kind of layer.
+        """
+        self._check(x)
+        check_relevance(R, self._output_shape(x), self)
+        if rule is None:
+            rule = self.default_rule()
+        if not rule.applies_to(self):
+            raise TypeError(
+                f"rule {type(rule).__name__} does not apply to layer {type(self).__name__}"
+                f" (it applies to: {', '.join(c.__name__ for c in rule.layer_types())})"
+            )
+        return rule.relevance(self, x, R)
+
+    def _output_shape(self, x):
+        return self.output_shape(x.shape)
+
+    def output_shape(self, shape):
+        """Shape of ``forward(x)`` for an input of shape ``shape``."""
+        return tuple(shape)
+
+    def default_rule(self):
+        """The rule used when none is given."""
+        from ..rules import PassThrough
+        return PassThrough()
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self._repr_args()})"
+
+    def _repr_args(self):
+        return ""
+
+
+class LinearLayer(Layer):
+    """A layer ``z = W x + b``, exposing its operator for the linear rules."""
+
+    def params(self, dtype):
+        """``(weight, bias)`` cast to ``dtype``; ``bias`` may be None."""
+        raise NotImplementedError  # abstract
+
+    def linear(self, x, weight, bias):
+        """The layer's operator with the given parameters (no input checks)."""
+        raise NotImplementedError  # abstract
+
+    def linear_backward(self, g, weight, x_shape):
+        """Transpose of :meth:`linear`: ``d/dx sum(g * linear(x, weight, 0))``."""
+        raise NotImplementedError  # abstract
+
+    def _forward(self, x):
+        w, b = self.params(x.dtype)
+        return self.linear(x, w, b)
+
+    def _backward(self, x, grad_y):
+        w, _ = self.params(x.dtype)
+        return self.linear_backward(grad_y, w, x.shape)
+
+    def default_rule(self):
+        from ..rules import Epsilon
+        return Epsilon(0.0)

@@ -1,0 +1,169 @@
+"""Sequential networks: forward, gradient, and the relevance backward pass."""
+import numpy as np
+
+from ._validation import check_input
+from .layers.base import Layer
+from .rules.base import Rule
+
+__all__ = ["Sequential", "start_relevance", "resolve_target"]
+
+
+def resolve_target(out, target):
+    """Target index per sample from ``None`` (argmax), an int, or an int array of length N.
+
+    ``out`` is the network output flattened per sample, shape (N, K).
+
+    >>> resolve_target(np.array([[0.0, 2.0], [3.0, 1.0]]), None).tolist()
+    [1, 0]
+    """
+    N, K = out.shape
+    if target is None:
+        return out.argmax(axis=1)
+    t = np.asarray(target)
+    if not np.issubdtype(t.dtype, np.integer):
+        raise TypeError(f"target must be an int or an int array, got dtype {t.dtype}")
+    if t.ndim == 0:
+        t = np.full(N, int(t))
+    if t.shape != (N,):
+        raise ValueError(f"target must be an int or have one entry per sample ({N}), got shape {t.shape}")
+    if t.min() < 0 or t.max() >= K:
+        raise ValueError(f"target out of range: the network has {K} outputs, got {t.min()}..{t.max()}")
+    return t.astype(np.intp)
+
+
+def start_relevance(out, target):
+    """Starting relevance: ``f_c(x)`` at the target neuron c, zero elsewhere (DESIGN.md convention).
+
+    Parameters
+    ----------
+    out : ndarray, shape (N, ...)
+        Network output.
+    target : None, int or int array (N,)
+
+    Returns
+    -------
+    R : ndarray, shape of ``out``
+    target : ndarray (N,) of int
+
+    >>> R, t = start_relevance(np.array([[1.0, -2.0, 0.5]]), None)
+    >>> R.tolist(), t.tolist()
+    ([[1.0, 0.0, 0.0]], [0])
+    """
+    flat = out.reshape(out.shape[0], -1)
+    t = resolve_target(flat, target)
+    R = np.zeros_like(flat)
+    idx = np.arange(flat.shape[0])
+    R[idx, t] = flat[idx, t]
+    return R.reshape(out.shape), t
+
+
+class Sequential:
+    """A chain of layers.
+
+    Parameters
+    ----------
+    layers : list of Layer
+        Kept as ``.layers``.
+
+    >>> from dtd.layers import Dense, ReLU
+    >>> net = Sequential([Dense([[1.0, 1.0]], [0.0]), ReLU()])
+    >>> net.forward(np.array([[1.0, 2.0]])).tolist()
+    [[3.0]]
+    >>> net.explain(np.array([[1.0, 2.0]]), None).tolist()
+    [[1.0, 2.0]]
+    """
+
+    def __init__(self, layers):
+        layers = list(layers)
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"Sequential: entry {i} is a {type(layer).__name__}, not a dtd layer")
+        if not layers:
+            raise ValueError("Sequential: needs at least one layer")
+        self.layers = layers
+
+    def __repr__(self):
+        inner = ",\n".join(f"  ({i}) {layer!r}" for i, layer in enumerate(self.layers))
+        return f"Sequential(\n{inner}\n)"
+
+    def __len__(self):
+        return len(self.layers)
+
+    def _check(self, x):
+        return check_input(x, "Sequential")
+
+    def forward(self, x, return_all=False):
+        """Output for the batch ``x``; with ``return_all`` the list of every layer's input and the output."""
+        acts = [self._check(x)]
+        for layer in self.layers:
+            acts.append(layer.forward(acts[-1]))
+        return acts if return_all else acts[-1]
+
+    __call__ = forward
+
+    def gradient(self, x, target=None):
+        """Gradient of the target output ``f_c(x)`` w.r.t. ``x`` (shape of x), and the targets."""
+        acts = self.forward(x, return_all=True)
+        out = acts[-1]
+        flat = out.reshape(out.shape[0], -1)
+        t = resolve_target(flat, target)
+        g = np.zeros_like(flat)
+        g[np.arange(len(t)), t] = 1
+        g = g.reshape(out.shape)
+        for layer, a in zip(reversed(self.layers), reversed(acts[:-1])):
+            g = layer.backward(a, g)
+        return g, t
+
+    def rule_list(self, rules):
+        """One rule (or None = the layer's default) per layer, from any accepted form of ``rules``."""
+        n = len(self.layers)
+        if rules is None or isinstance(rules, Rule):
+            return [rules if rules is not None and rules.applies_to(l) else None for l in self.layers]
+        if isinstance(rules, (list, tuple)):
+            if len(rules) != n:
+                raise ValueError(f"rules: got a list of {len(rules)} rules for {n} layers")
+            for i, (r, l) in enumerate(zip(rules, self.layers)):
+                if r is not None and not isinstance(r, Rule):
+                    raise TypeError(f"rules[{i}] is a {type(r).__name__}, not a Rule")
+            return list(rules)
+        if hasattr(rules, "assign"):  # a dtd.composites.Composite: sees the whole list
+            return self.rule_list(list(rules.assign(self.layers)))
+        if callable(rules):  # a composite: (index, layer) -> rule or None
+            out = [rules(i, layer) for i, layer in enumerate(self.layers)]
+            for i, r in enumerate(out):
+                if r is not None and not isinstance(r, Rule):
+                    raise TypeError(f"composite returned a {type(r).__name__} for layer {i}, not a Rule")
+            return out
+        raise TypeError(f"rules must be a Rule, a list of rules, or a composite; got {type(rules).__name__}")
+
+    def explain(self, x, rules, target=None, return_all=False):
+        """Relevance of the input for the target output.
+
+        The relevance starts as ``f_c(x)`` at the target neuron c (argmax when
+        ``target`` is None; an int, or an int array with one entry per sample)
+        and zero elsewhere, and is passed back layer by layer.
+
+        Parameters
+        ----------
+        x : ndarray, shape (N, ...)
+        rules : Rule, list, or composite
+            One rule (used on every layer it applies to; other layers use their
+            default), a list with one entry per layer (None = default), or a
+            callable ``(index, layer) -> rule``.
+        target : None, int or int array (N,)
+        return_all : bool
+            Return the list of relevances at every layer's input and at the
+            output (``[R_input, R_1, ..., R_output]``) instead of ``R_input``.
+
+        Returns
+        -------
+        ndarray shaped like x, or list of ndarray
+        """
+        per_layer = self.rule_list(rules)
+        acts = self.forward(x, return_all=True)
+        R, _ = start_relevance(acts[-1], target)
+        Rs = [R]
+        for layer, a, rule in zip(reversed(self.layers), reversed(acts[:-1]), reversed(per_layer)):
+            R = layer.relevance(a, R, rule)
+            Rs.append(R)
+        return Rs[::-1] if return_all else R

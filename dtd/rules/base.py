@@ -1,0 +1,215 @@
+"""What a rule is, and the one generic routine that runs every linear rule.
+
+A linear rule (LRP-0, epsilon, gamma, alpha-beta, z+, w^2, z^B, flat) is *data*:
+a list of groups, each a list of terms ``(input modifier, weight modifier,
+sign)`` plus the bias that enters the group's denominator, and a stabiliser.
+:meth:`LinearRule.relevance` runs them with the layer's own operator
+(seeds 002 and 004, "implementing LRP with forward and backward"):
+
+1. ``z = sum_t sign_t * forward(input_t(x), weight_t) + bias``  (+ stabiliser)
+2. ``s = R / z``                 (0 where z == 0 and there is no stabiliser)
+3. ``c_t = backward(s, weight_t)`` (the gradient of ``sum(z * s)``, s held constant)
+4. ``R_x = sum_t sign_t * input_t(x) * c_t``, summed over groups with their coefficient
+
+Each rule also writes its closed form ``R_i = sum_j q_ij / (sum_i' q_i'j + bias_j) R_j``
+over an explicit weight matrix (:meth:`LinearRule.explicit`): the slow, plain
+reference that the tests hold the fast path to.
+"""
+import numpy as np
+
+__all__ = ["Rule", "PassThrough", "LinearRule", "Term", "Group", "safe_divide", "stabilize"]
+
+
+class Rule:
+    """Base class of all rules."""
+
+    def layer_types(self):
+        """Layer classes this rule applies to."""
+        return ()
+
+    def applies_to(self, layer):
+        return isinstance(layer, self.layer_types())
+
+    def relevance(self, layer, x, R):
+        """Input relevance of ``layer`` for input ``x`` and output relevance ``R``."""
+        raise NotImplementedError  # abstract
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and repr(self) == repr(other)
+
+    def __hash__(self):
+        return hash(repr(self))
+
+
+class PassThrough(Rule):
+    """Relevance passes unchanged: ``R_x = R_y`` reshaped to x (ReLU, Flatten, Dropout)."""
+
+    def layer_types(self):
+        from ..layers.activation import Flatten, ReLU
+        return (ReLU, Flatten)
+
+    def applies_to(self, layer):
+        # any layer that declares itself transparent to relevance (ReLU, Flatten, Tanh, Dropout, ...)
+        return getattr(layer, "passes_relevance", False)
+
+    def relevance(self, layer, x, R):
+        return R.reshape(x.shape)
+
+
+def safe_divide(a, b):
+    """``a / b`` with 0 where ``b == 0`` (the convention 0/0 := 0).
+
+    >>> safe_divide(np.array([1.0, 2.0]), np.array([2.0, 0.0])).tolist()
+    [0.5, 0.0]
+    """
+    return np.divide(a, b, out=np.zeros(np.broadcast_shapes(a.shape, b.shape), dtype=np.result_type(a, b)),
+                     where=b != 0)
+
+
+def stabilize(z, epsilon):
+    """``z + epsilon * sign(z)`` with ``sign(0) = +1``; z itself when epsilon == 0.
+
+    >>> stabilize(np.array([-2.0, 0.0, 3.0]), 0.5).tolist()
+    [-2.5, 0.5, 3.5]
+    """
+    if epsilon == 0:
+        return z
+    return z + epsilon * np.where(z >= 0, 1, -1).astype(z.dtype)
+
+
+class Term:
+    """One term ``sign * forward(input, weight)`` of a group."""
+
+    __slots__ = ("input", "weight", "sign")
+
+    def __init__(self, input, weight, sign=1.0):
+        self.input, self.weight, self.sign = input, weight, sign
+
+
+class Group:
+    """Terms normalised by one denominator, weighted by ``coef`` in the result."""
+
+    __slots__ = ("terms", "bias", "coef")
+
+    def __init__(self, terms, bias=None, coef=1.0):
+        self.terms, self.bias, self.coef = terms, bias, coef
+
+
+def positive(a):
+    return np.maximum(a, 0)
+
+
+def negative(a):
+    return np.minimum(a, 0)
+
+
+class LinearRule(Rule):
+    """A rule for the linear layers (Dense, Conv2d, SumPool2d, AvgPool2d).
+
+    Subclasses define :meth:`groups` (the fast path's data) and
+    :meth:`explicit_groups` (the closed form over an explicit matrix).
+
+    Parameters
+    ----------
+    epsilon : float
+        Stabiliser ``epsilon * sign(z)`` (``sign(0) = +1``) added to every
+        denominator.  0 (the default for every rule but :class:`Epsilon`) means
+        no stabiliser: a message with a zero denominator is zero.
+    """
+
+    epsilon = 0.0
+
+    def layer_types(self):
+        from ..layers.base import LinearLayer
+        return (LinearLayer,)
+
+    # -- the fast path ---------------------------------------------------
+    def groups(self, x, weight, bias):
+        """The rule as data: a list of :class:`Group` built from the layer's parameters."""
+        raise NotImplementedError  # abstract
+
+    def relevance(self, layer, x, R):
+        weight, bias = layer.params(x.dtype)
+        R = R.astype(x.dtype, copy=False)
+        out = np.zeros_like(x)
+        for group in self.groups(x, weight, bias):
+            z = None
+            for i, t in enumerate(group.terms):
+                zt = layer.linear(t.input, t.weight, group.bias if i == 0 else None)
+                z = t.sign * zt if z is None else z + t.sign * zt
+            s = safe_divide(R, stabilize(z, self.epsilon)).astype(x.dtype, copy=False)
+            for t in group.terms:
+                out += (group.coef * t.sign) * t.input * layer.linear_backward(s, t.weight, x.shape)
+        return out
+
+    # -- the closed form -------------------------------------------------
+    def explicit_groups(self, W, b, x, connected):
+        """Closed form data: a list of ``(coef, q, bias)`` with ``q`` of shape (N, out, in)
+        and ``bias`` of shape (out,) or None."""
+        raise NotImplementedError  # abstract
+
+    def explicit(self, W, b, x, R, connected=None):
+        r"""The rule's closed form over an explicit matrix.
+
+        .. math:: R_i = \sum_g c_g \sum_j \frac{q^{(g)}_{ij}}{\sum_{i'} q^{(g)}_{i'j} + b^{(g)}_j + \epsilon\,\mathrm{sign}} R_j
+
+        Parameters
+        ----------
+        W : ndarray, shape (out, in)
+            The layer as a dense matrix (a convolution unrolled).
+        b : ndarray, shape (out,)
+        x : ndarray, shape (N, in)
+        R : ndarray, shape (N, out)
+        connected : ndarray of bool, shape (out, in), optional
+            Which pairs are connected (for :class:`Flat`); default ``W != 0``.
+
+        Returns
+        -------
+        ndarray, shape (N, in)
+        """
+        if connected is None:
+            connected = W != 0
+        result = np.zeros(x.shape, dtype=np.result_type(x, W))
+        for coef, q, bias in self.explicit_groups(W, b, x, connected):
+            z = q.sum(axis=2)
+            if bias is not None:
+                z = z + bias
+            z = stabilize(z, self.epsilon)
+            result += coef * np.einsum("nji,nj->ni", q, safe_divide(R, z))
+        return result
+
+
+class DTDRule(LinearRule):
+    """A rule derived by deep Taylor decomposition: a search direction ``v`` defines the root point.
+
+    For each output neuron j the root point is searched on the line
+    ``x~ = x - t v(j)``; it lies on the plane ``sum_i x~_i w_ij + b_j = 0`` at
+
+    .. math:: t_j = \\frac{\\sum_i x_i w_{ij} + b_j}{\\sum_i v_{ij} w_{ij}}
+
+    and the first-order Taylor terms at it, ``w_ij (x_i - x~_ij) R_j / z_j``,
+    are the rule's messages (Montavon et al. 2017, Sec. 4; seed 001).
+    """
+
+    def search_direction(self, W, x):
+        """``v`` of shape (N, out, in): the direction searched for each output neuron."""
+        raise NotImplementedError  # abstract
+
+    def root_point(self, W, b, x):
+        """Root points ``x~`` of shape (N, out, in), one per output neuron (nan where ``v . w_j = 0``)."""
+        v = self.search_direction(W, x)
+        z = x @ W.T + b
+        vw = np.einsum("nji,ji->nj", v, W)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(vw != 0, z / vw, np.nan)
+        return x[:, None, :] - t[:, :, None] * v
+
+    def taylor_messages(self, W, b, x, R):
+        """First-order Taylor terms at the root point: ``w_ij (x_i - x~_ij) R_j / z_j``, shape (N, out, in)."""
+        xt = self.root_point(W, b, x)
+        z = x @ W.T + b
+        return W[None] * (x[:, None, :] - xt) * safe_divide(R, z)[:, :, None]

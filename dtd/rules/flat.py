@@ -1,0 +1,31 @@
+"""The flat rule."""
+import numpy as np
+
+from .base import Group, LinearRule, Term
+
+__all__ = ["Flat"]
+
+
+class Flat(LinearRule):
+    r"""Flat rule (Lapuschkin et al. 2019): spread ``R_j`` uniformly over the connected inputs.
+
+    .. math:: R_i = \sum_j \frac{1}{\#\{i' \text{ connected to } j\}} R_j
+
+    Bias not in the denominator; does not depend on x or on the weights' values
+    (zero padding of a convolution is not an input, so border neurons have
+    fewer connected inputs).
+
+    >>> from dtd.layers import Dense
+    >>> Dense([[5.0, -1.0]]).relevance(np.array([[1.0, 2.0]]), np.array([[4.0]]), Flat()).tolist()
+    [[2.0, 2.0]]
+    """
+
+    def __init__(self, epsilon=0.0):
+        self.epsilon = float(epsilon)
+
+    def groups(self, x, weight, bias):
+        return [Group([Term(np.ones_like(x), np.ones_like(weight))])]
+
+    def explicit_groups(self, W, b, x, connected):
+        q = np.broadcast_to(connected.astype(W.dtype)[None], (x.shape[0],) + W.shape)
+        return [(1.0, q, None)]

@@ -1,0 +1,67 @@
+"""Rules for local renormalization layers: identity and first-order Taylor (Binder et al. 2016)."""
+import numpy as np
+
+from .base import Rule, safe_divide, stabilize
+
+__all__ = ["LRNIdentity", "LRNTaylor"]
+
+
+class _LRNRule(Rule):
+    def layer_types(self):
+        from ..layers.lrn import LRN
+        return (LRN,)
+
+
+class LRNIdentity(_LRNRule):
+    """Treat the renormalization as the identity: ``R_x = R_y`` (the default for :class:`dtd.layers.LRN`)."""
+
+    def relevance(self, layer, x, R):
+        return R.astype(x.dtype, copy=True)
+
+
+class LRNTaylor(_LRNRule):
+    r"""First-order Taylor rule for local renormalization (Binder et al., ICANN 2016, arXiv:1604.00825; seed 003).
+
+    Write the layer as :math:`y_k = x_k / (1 + b \sum_{i \in w(k)} x_i^2)^c` with
+    ``b = alpha/(n k)``, ``c = beta`` (the factor ``k^-beta`` cancels in the
+    normalisation).  Expanding :math:`y_k` at :math:`z_1 = x` and evaluating at
+    :math:`z_2 = (0, \dots, x_k, \dots, 0)` splits it into
+
+    .. math::
+
+        z_{kk} = y_k(z_2) = \frac{x_k}{(1 + b x_k^2)^c}, \qquad
+        z_{jk} = \frac{\partial y_k}{\partial x_j}(x)\, x_j
+               = \frac{-2 b c\, x_j^2 x_k}{(1 + b \sum_{i \in w(k)} x_i^2)^{c+1}} \quad (j \ne k,\ j \in w(k))
+
+    and the relevance follows the terms, normalised (so conservative):
+
+    .. math:: R_j = \sum_k \frac{z_{jk}}{\sum_i z_{ik} + \epsilon\,\mathrm{sign}(\cdot)} R_k
+
+    Parameters
+    ----------
+    epsilon : float
+        Stabiliser of the denominator (``sign(0) = +1``); 0 means 0/0 := 0.
+    """
+
+    def __init__(self, epsilon=1e-9):
+        if not epsilon >= 0:
+            raise ValueError(f"LRNTaylor: epsilon must be >= 0, got {epsilon}")
+        self.epsilon = float(epsilon)
+
+    @staticmethod
+    def terms(layer, x):
+        """``(z_diag, g)``: ``z_kk`` and ``g_k`` such that ``z_jk = g_k x_j^2`` for j != k in the window."""
+        a = layer.alpha / layer.size
+        z_diag = x * (layer.k + a * x * x) ** -layer.beta
+        g = -2 * layer.beta * a * x * layer.denominator(x) ** (-layer.beta - 1)
+        return z_diag, g
+
+    def relevance(self, layer, x, R):
+        z_diag, g = self.terms(layer, x)
+        x2 = x * x
+        off = g * (layer.channel_sum(x2) - x2)                       # sum_{j != k in w(k)} z_jk
+        s = safe_divide(R, stabilize(z_diag + off, self.epsilon)).astype(x.dtype, copy=False)
+        M = layer.window_matrix(x.shape[1], x.dtype)
+        gs = g * s
+        back = np.moveaxis(np.tensordot(gs, M.T, axes=([1], [0])), -1, 1)   # sum_{k: j in w(k)} g_k s_k
+        return z_diag * s + x2 * (back - gs)

@@ -1,0 +1,38 @@
+"""The w^2 rule of deep Taylor decomposition."""
+import numpy as np
+
+from .base import DTDRule, Group, Term
+
+__all__ = ["WSquare"]
+
+
+class WSquare(DTDRule):
+    r"""w^2 rule (Montavon et al. 2017, Eq. (12); seed 001) for inputs in :math:`\mathbb{R}^d`.
+
+    .. math:: R_i = \sum_j \frac{w_{ij}^2}{\sum_{i'} w_{i'j}^2} R_j
+
+    Bias not in the denominator; does not depend on x.  Derivation: search
+    direction ``v = w_j`` (the gradient), the nearest root point in Euclidean
+    distance.
+
+    Zennit's ``WSquare`` adds ``b^2`` to the denominator unless
+    ``zero_params='bias'``.
+
+    >>> from dtd.layers import Dense
+    >>> layer = Dense([[1.0, -2.0]], [0.0])
+    >>> layer.relevance(np.array([[5.0, 7.0]]), np.array([[10.0]]), WSquare()).tolist()
+    [[2.0, 8.0]]
+    """
+
+    def __init__(self, epsilon=0.0):
+        self.epsilon = float(epsilon)
+
+    def groups(self, x, weight, bias):
+        return [Group([Term(np.ones_like(x), weight * weight)])]
+
+    def explicit_groups(self, W, b, x, connected):
+        q = np.broadcast_to((W * W)[None], (x.shape[0],) + W.shape)
+        return [(1.0, q, None)]
+
+    def search_direction(self, W, x):
+        return np.broadcast_to(W[None], (x.shape[0],) + W.shape)
