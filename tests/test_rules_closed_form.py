@@ -1,0 +1,165 @@
+"""Item 1 of the core issue: the fast path of every linear rule equals its explicit closed form.
+
+The closed form (``rule.explicit``) is written over the layer's explicit dense
+matrix, built by plain loops in ``tests/_matrices.py``; the fast path runs the
+layer's own im2col forward and gradient.  float64, rtol 1e-10 (both sides sum
+the same products in a different order: the difference is rounding, ~1e-15
+relative, far below 1e-10).
+
+The closed forms themselves are checked by hand-computed numbers in the rules'
+doctests and below (``test_closed_form_by_hand``).
+"""
+import zlib
+
+import numpy as np
+import pytest
+
+from dtd.layers import AvgPool2d, Conv2d, Dense, SumPool2d
+from dtd.rules import AlphaBeta, Epsilon, Flat, Gamma, WSquare, ZBox, ZPlus
+
+from _matrices import dense_matrix
+
+RTOL, ATOL = 1e-10, 1e-12
+
+LAYERS = {
+    "dense": (lambda rng: Dense(rng.normal(size=(5, 7)), rng.normal(size=5)), (7,)),
+    "conv-s1-p0": (lambda rng: Conv2d(rng.normal(size=(3, 2, 3, 3)), rng.normal(size=3)), (2, 6, 6)),
+    "conv-s2-p1": (lambda rng: Conv2d(rng.normal(size=(3, 2, 3, 3)), rng.normal(size=3), stride=2, padding=1),
+                   (2, 7, 7)),
+    "conv-s1-p1": (lambda rng: Conv2d(rng.normal(size=(4, 2, 3, 3)), rng.normal(size=4), padding=1), (2, 5, 5)),
+    "conv-nonsquare": (lambda rng: Conv2d(rng.normal(size=(3, 2, 2, 3)), rng.normal(size=3),
+                                          stride=(2, 1), padding=(1, 0)), (2, 6, 7)),
+    "sumpool": (lambda rng: SumPool2d(2), (3, 6, 6)),
+    "sumpool-overlap": (lambda rng: SumPool2d(3, stride=1, padding=1), (2, 5, 5)),
+    "avgpool": (lambda rng: AvgPool2d((2, 3), stride=(2, 1)), (2, 6, 7)),
+}
+
+
+def _rules(input_shape, rng):
+    low = -rng.uniform(0.5, 1.5, size=input_shape)
+    high = rng.uniform(0.5, 1.5, size=input_shape)
+    return {
+        "lrp-0": Epsilon(0.0),
+        "epsilon": Epsilon(0.1),
+        "gamma": Gamma(0.25),
+        "gamma-stabilised": Gamma(0.5, epsilon=0.01),
+        "alpha1-beta0": AlphaBeta(1, 0),
+        "alpha2-beta1": AlphaBeta(2, 1),
+        "zplus": ZPlus(),
+        "wsquare": WSquare(),
+        "zbox-array": ZBox(low, high),
+        "zbox-scalar": ZBox(-1.0, 1.0),
+        "flat": Flat(),
+    }
+
+
+def _inputs(kind, shape, rng, n=3):
+    x = rng.normal(size=(n,) + shape)
+    if kind == "positive":
+        x = np.abs(x)
+    elif kind == "sparse":  # zero activations, and a sample that is all zero (zero denominators)
+        x = np.maximum(x, 0) * (rng.uniform(size=x.shape) < 0.4)
+        x[0] = 0.0
+    return x
+
+
+@pytest.mark.parametrize("kind", ["signed", "positive", "sparse"])
+@pytest.mark.parametrize("layer_name", list(LAYERS))
+def test_fast_path_equals_closed_form(layer_name, kind):
+    rng = np.random.default_rng(zlib.crc32(f"{layer_name}/{kind}".encode()))
+    make, shape = LAYERS[layer_name]
+    layer = make(rng)
+    x = _inputs(kind, shape, rng)
+    N = x.shape[0]
+    y = layer.forward(x)
+    R = rng.normal(size=y.shape)
+    W, b, connected = dense_matrix(layer, shape)
+    # the explicit matrix is the layer
+    np.testing.assert_allclose(x.reshape(N, -1) @ W.T + b, y.reshape(N, -1), rtol=1e-12, atol=1e-12)
+    for name, rule in _rules(shape, rng).items():
+        fast = layer.relevance(x, R, rule).reshape(N, -1)
+        if isinstance(rule, ZBox):
+            lo, hi = rule.bounds(x)
+            rule_flat = ZBox(lo[0].reshape(-1), hi[0].reshape(-1), epsilon=rule.epsilon)
+        else:
+            rule_flat = rule
+        ref = rule_flat.explicit(W, b, x.reshape(N, -1), R.reshape(N, -1), connected=connected)
+        np.testing.assert_allclose(fast, ref, rtol=RTOL, atol=ATOL, err_msg=f"{layer_name}/{kind}/{name}")
+
+
+def test_closed_form_by_hand():
+    """Two inputs, two outputs, every rule's messages computed by hand from the table in DESIGN.md."""
+    W = np.array([[1.0, -2.0], [3.0, 1.0]])      # (out, in)
+    b = np.array([0.5, -1.0])
+    x = np.array([[2.0, 1.0]])
+    R = np.array([[1.0, 2.0]])
+    # z = x W^T + b = [2 - 2 + 0.5, 6 + 1 - 1] = [0.5, 6]
+    # LRP-0: R_i = x_i w_ji / z_j R_j
+    lrp0 = [2 * 1 / 0.5 * 1 + 2 * 3 / 6 * 2, 1 * -2 / 0.5 * 1 + 1 * 1 / 6 * 2]
+    np.testing.assert_allclose(Epsilon().explicit(W, b, x, R), [lrp0], rtol=1e-14)
+    # epsilon 0.5: denominators 0.5 + 0.5 = 1 and 6.5
+    eps = [2 * 1 / 1.0 * 1 + 6 / 6.5 * 2, -2 / 1.0 * 1 + 1 / 6.5 * 2]
+    np.testing.assert_allclose(Epsilon(0.5).explicit(W, b, x, R), [eps], rtol=1e-14)
+    # z+: z+_ij = max(0, x_i w_ji): neuron 0: [2, 0], neuron 1: [6, 1]; bias ignored
+    zp = [2 / 2 * 1 + 6 / 7 * 2, 0 + 1 / 7 * 2]
+    np.testing.assert_allclose(ZPlus().explicit(W, b, x, R), [zp], rtol=1e-14)
+    # alpha2 beta1: neuron 0: z+ = [2, 0] + b+ 0.5 -> 2.5; z- = [0, -2] + b- 0 -> -2
+    #               neuron 1: z+ = [6, 1] + 0 -> 7;      z- = [0, 0] + (-1) -> -1
+    ab = [2 * (2 / 2.5 * 1 + 6 / 7 * 2) - 1 * (0 + 0),
+          2 * (0 + 1 / 7 * 2) - 1 * (-2 / -2 * 1 + 0)]
+    np.testing.assert_allclose(AlphaBeta(2, 1).explicit(W, b, x, R), [ab], rtol=1e-14)
+    # w^2: neuron 0: [1, 4] / 5; neuron 1: [9, 1] / 10
+    ws = [1 / 5 * 1 + 9 / 10 * 2, 4 / 5 * 1 + 1 / 10 * 2]
+    np.testing.assert_allclose(WSquare().explicit(W, b, x, R), [ws], rtol=1e-14)
+    # gamma 1: w + w+ = [[2, -2], [6, 2]], b + b+ = [1, -1]; z = [4 - 2 + 1, 12 + 2 - 1] = [3, 13]
+    gm = [4 / 3 * 1 + 12 / 13 * 2, -2 / 3 * 1 + 2 / 13 * 2]
+    np.testing.assert_allclose(Gamma(1.0).explicit(W, b, x, R), [gm], rtol=1e-14)
+    # z^B on [-1, 3]: q = x w - l w+ - h w-; neuron 0: [2 + 1, -2 + 6] = [3, 4]; neuron 1: [6 + 3, 1 + 1] = [9, 2]
+    zb = [3 / 7 * 1 + 9 / 11 * 2, 4 / 7 * 1 + 2 / 11 * 2]
+    np.testing.assert_allclose(ZBox(-1.0, 3.0).explicit(W, b, x, R), [zb], rtol=1e-14)
+    # flat: every pair: 1/2 each
+    np.testing.assert_allclose(Flat().explicit(W, b, x, R), [[1.5, 1.5]], rtol=1e-14)
+    # and the fast path on the Dense layer agrees with each
+    layer = Dense(W, b)
+    for rule, ref in [(Epsilon(), lrp0), (Epsilon(0.5), eps), (ZPlus(), zp), (AlphaBeta(2, 1), ab),
+                      (WSquare(), ws), (Gamma(1.0), gm), (ZBox(-1.0, 3.0), zb), (Flat(), [1.5, 1.5])]:
+        np.testing.assert_allclose(layer.relevance(x, R, rule), [ref], rtol=1e-14, err_msg=repr(rule))
+
+
+def test_zero_denominator_sends_nothing():
+    """0/0 := 0 without a stabiliser; with one, eps * sign(0) = +eps."""
+    layer = Dense(np.array([[1.0, -1.0], [2.0, 0.0]]), np.zeros(2))
+    x = np.array([[1.0, 1.0]])   # z_0 = 0
+    R = np.array([[5.0, 1.0]])
+    out = layer.relevance(x, R, Epsilon(0.0))
+    np.testing.assert_allclose(out, [[1.0, 0.0]], rtol=1e-14)   # neuron 0 sends nothing
+    out = layer.relevance(x, R, Epsilon(0.5))
+    # neuron 0: z = 0 -> 0 + 0.5: messages [1, -1] / 0.5 * 5 = [10, -10]; neuron 1: z = 2 + 0.5
+    np.testing.assert_allclose(out, [[10 + 2 / 2.5, -10.0]], rtol=1e-14)
+
+
+def test_alpha1_beta0_equals_zplus_when_bias_nonpositive():
+    rng = np.random.default_rng(3)
+    layer = Conv2d(rng.normal(size=(4, 3, 3, 3)), -np.abs(rng.normal(size=4)), padding=1)
+    x = np.abs(rng.normal(size=(2, 3, 5, 5)))
+    R = np.abs(rng.normal(size=layer.forward(x).shape))
+    np.testing.assert_allclose(layer.relevance(x, R, AlphaBeta(1, 0)), layer.relevance(x, R, ZPlus()),
+                               rtol=1e-12, atol=1e-14)
+    # and they differ when a bias is positive (b+ enters alpha-beta's denominator, not z+'s)
+    layer = Conv2d(layer.weight, np.abs(layer.bias) + 1.0, padding=1)
+    assert not np.allclose(layer.relevance(x, R, AlphaBeta(1, 0)), layer.relevance(x, R, ZPlus()))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rules_preserve_dtype(dtype):
+    rng = np.random.default_rng(0)
+    layer = Conv2d(rng.normal(size=(3, 2, 3, 3)), rng.normal(size=3), padding=1)
+    x = rng.normal(size=(2, 2, 4, 4)).astype(dtype)
+    R = rng.normal(size=layer.forward(x).shape).astype(dtype)
+    for rule in _rules((2, 4, 4), rng).values():
+        out = layer.relevance(x, R, rule)
+        assert out.dtype == dtype, rule
+        # float32 agrees with float64 to float32 precision, relative to the size of the messages
+        ref = layer.relevance(x.astype(np.float64), R.astype(np.float64), rule)
+        scale = np.abs(ref).max()
+        assert np.abs(out - ref).max() <= 1e-4 * scale, rule
