@@ -126,7 +126,7 @@ class MaxPool2d(_Pool2d, Layer):
         ndarray, shape (N, C, H_out, W_out, kH, kW)
         """
         w = self._windows(x, -np.inf)
-        is_max = w == w.max(axis=(-2, -1), keepdims=True)
+        is_max = (w == w.max(axis=(-2, -1), keepdims=True)).astype(x.dtype)   # bool / int would give float64
         return is_max / is_max.sum(axis=(-2, -1), keepdims=True)
 
     def _backward(self, x, grad_y):
