@@ -137,6 +137,8 @@ class LinearRule(Rule):
         R = R.astype(x.dtype, copy=False)
         out = np.zeros_like(x)
         for group in self.groups(x, weight, bias):
+            # a term whose input is all zero adds nothing (e.g. the x^- terms of z+ after a ReLU)
+            group.terms = [t for t in group.terms if t.input is x or t.input.any()] or group.terms[:1]
             z = None
             for i, t in enumerate(group.terms):
                 zt = layer.linear(t.input, t.weight, group.bias if i == 0 else None)
