@@ -1,0 +1,23 @@
+"""Checks of an explanation (seed 004): conservation, positivity, continuity, selectivity.
+
+=================  ============================================  ======================
+property           function                                      module
+=================  ============================================  ======================
+conservation       :func:`conservation` (relative error)         ``conservation.py``
+positivity         :func:`positivity` (negative share and mass)  ``positivity.py``
+continuity         :func:`continuity` (max. L1/L2 change ratio)  ``continuity.py``
+selectivity        :func:`pixel_flipping`, :func:`selectivity`,  ``selectivity.py``
+                   :func:`auc`, :func:`aopc`
+all, many methods  :func:`compare`, :func:`evaluate_method`      ``compare.py``
+=================  ============================================  ======================
+
+Every function works on a batch and returns one value per sample.
+"""
+from .conservation import Conservation, conservation
+from .continuity import Continuity, continuity, translate
+from .positivity import Positivity, positivity
+from .selectivity import FlipCurve, aopc, auc, pixel_flipping, region_order, region_scores, selectivity
+
+__all__ = ["Conservation", "conservation", "Positivity", "positivity", "Continuity", "continuity",
+           "translate", "FlipCurve", "pixel_flipping", "selectivity", "region_scores", "region_order",
+           "auc", "aopc"]
