@@ -11,8 +11,13 @@ selectivity        :func:`pixel_flipping`, :func:`selectivity`,  ``selectivity.p
 all, many methods  :func:`compare`, :func:`evaluate_method`      ``compare.py``
 =================  ============================================  ======================
 
-Every function works on a batch and returns one value per sample.
+Every function works on a batch and returns one value per sample. Helpers:
+:mod:`~dtd.evaluate.methods` (explanation methods by name),
+:mod:`~dtd.evaluate.table` (CSV / Markdown), :mod:`~dtd.evaluate.figures`
+(curve plots with Pillow), :mod:`~dtd.evaluate.files` (atomic writes).
 """
+from . import figures, files, methods, table
+from .compare import Comparison, Evaluation, compare, evaluate_method
 from .conservation import Conservation, conservation
 from .continuity import Continuity, continuity, translate
 from .positivity import Positivity, positivity
@@ -20,4 +25,5 @@ from .selectivity import FlipCurve, aopc, auc, pixel_flipping, region_order, reg
 
 __all__ = ["Conservation", "conservation", "Positivity", "positivity", "Continuity", "continuity",
            "translate", "FlipCurve", "pixel_flipping", "selectivity", "region_scores", "region_order",
-           "auc", "aopc"]
+           "auc", "aopc", "Evaluation", "evaluate_method", "Comparison", "compare", "methods", "table",
+           "figures", "files"]
