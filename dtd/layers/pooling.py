@@ -114,6 +114,10 @@ class MaxPool2d(_Pool2d, Layer):
 
     def __init__(self, kernel_size, stride=None, padding=0):
         self._init_geometry(kernel_size, stride, padding)
+        if self.padding[0] >= self.kernel_size[0] or self.padding[1] >= self.kernel_size[1]:
+            # a window made of padding alone would output -inf (onnxruntime refuses this too)
+            raise ValueError(f"MaxPool2d: padding must be smaller than kernel_size, got padding {self.padding}"
+                             f" and kernel_size {self.kernel_size}")
 
     def _forward(self, x):
         return self._windows(x, -np.inf).max(axis=(-2, -1))
