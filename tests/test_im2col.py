@@ -1,0 +1,121 @@
+"""dtd.im2col against naive loop references (kept here, as the module docstring says).
+
+``windows`` and ``fold`` only copy and add numbers, so the loop references must
+agree exactly (``assert_array_equal``; ``fold`` adds the same terms, possibly in
+another order, so it is compared to 1e-15 relative).  ``fold`` is also checked
+as the adjoint of ``windows``: ``<windows(x), c> == <x, fold(c)>``.
+"""
+import itertools
+
+import numpy as np
+import pytest
+
+from dtd.im2col import fold, output_size, pad, windows
+
+GEOMETRIES = [
+    # (H, W), (kH, kW), (sH, sW)
+    ((5, 5), (3, 3), (1, 1)),
+    ((6, 7), (2, 3), (2, 1)),
+    ((7, 6), (3, 2), (2, 3)),
+    ((4, 4), (4, 4), (1, 1)),
+    ((5, 8), (1, 2), (3, 2)),
+    ((6, 6), (2, 2), (2, 2)),
+]
+
+
+def windows_loop(x, kernel, stride):
+    """Naive reference: one slice per output position."""
+    N, C, H, W = x.shape
+    (kH, kW), (sH, sW) = kernel, stride
+    Ho, Wo = (H - kH) // sH + 1, (W - kW) // sW + 1
+    out = np.empty((N, C, Ho, Wo, kH, kW), dtype=x.dtype)
+    for i in range(Ho):
+        for j in range(Wo):
+            out[:, :, i, j] = x[:, :, i * sH:i * sH + kH, j * sW:j * sW + kW]
+    return out
+
+
+def fold_loop(cols, shape, stride):
+    """Naive reference: every window entry added back to its input position, one at a time."""
+    N, C, Ho, Wo, kH, kW = cols.shape
+    sH, sW = stride
+    out = np.zeros(shape, dtype=cols.dtype)
+    for i, j, a, b in itertools.product(range(Ho), range(Wo), range(kH), range(kW)):
+        out[:, :, i * sH + a, j * sW + b] += cols[:, :, i, j, a, b]
+    return out
+
+
+@pytest.mark.parametrize("size, kernel, stride", GEOMETRIES)
+def test_windows_equals_loop(size, kernel, stride):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 3) + size)
+    got = windows(x, kernel, stride)
+    np.testing.assert_array_equal(got, windows_loop(x, kernel, stride))
+    Ho, Wo = (output_size(s, k, st) for s, k, st in zip(size, kernel, stride))
+    assert got.shape == (2, 3, Ho, Wo) + kernel
+
+
+def test_windows_is_a_view():
+    x = np.arange(2 * 1 * 5 * 5, dtype=np.float64).reshape(2, 1, 5, 5)
+    v = windows(x, (3, 3), (1, 1))
+    assert np.shares_memory(v, x)
+
+
+@pytest.mark.parametrize("size, kernel, stride", GEOMETRIES)
+def test_fold_equals_loop(size, kernel, stride):
+    rng = np.random.default_rng(1)
+    shape = (2, 3) + size
+    Ho, Wo = (output_size(s, k, st) for s, k, st in zip(size, kernel, stride))
+    cols = rng.normal(size=(2, 3, Ho, Wo) + kernel)
+    np.testing.assert_allclose(fold(cols, shape, stride), fold_loop(cols, shape, stride), rtol=1e-15, atol=1e-15)
+
+
+@pytest.mark.parametrize("size, kernel, stride", GEOMETRIES)
+def test_fold_is_adjoint_of_windows(size, kernel, stride):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2, 2) + size)
+    w = windows(x, kernel, stride)
+    c = rng.normal(size=w.shape)
+    lhs = np.sum(w * c)
+    rhs = np.sum(x * fold(c, x.shape, stride))
+    np.testing.assert_allclose(lhs, rhs, rtol=1e-12)
+
+
+def test_fold_counts_window_membership():
+    # folding ones counts how many windows cover each position: check against a direct count
+    shape, kernel, stride = (1, 1, 7, 6), (3, 2), (2, 2)
+    Ho, Wo = output_size(7, 3, 2), output_size(6, 2, 2)
+    count = fold(np.ones((1, 1, Ho, Wo) + kernel), shape, stride)[0, 0]
+    expect = np.zeros((7, 6))
+    for r in range(7):
+        for c in range(6):
+            expect[r, c] = sum(1 for i in range(Ho) for j in range(Wo)
+                               if 2 * i <= r < 2 * i + 3 and 2 * j <= c < 2 * j + 2)
+    np.testing.assert_array_equal(count, expect)
+
+
+def test_fold_preserves_float32():
+    cols = np.ones((1, 1, 2, 2, 2, 2), dtype=np.float32)
+    assert fold(cols, (1, 1, 3, 3), (1, 1)).dtype == np.float32
+
+
+def test_output_size_formula_and_error():
+    for size, k, s, p in itertools.product(range(1, 9), range(1, 5), range(1, 4), range(0, 3)):
+        if size + 2 * p >= k:
+            # number of start positions 0, s, 2s, ... with start + k <= size + 2p
+            expect = len(range(0, size + 2 * p - k + 1, s))
+            assert output_size(size, k, s, p) == expect
+        else:
+            with pytest.raises(ValueError, match=rf"kernel {k} with padding {p} does not fit an input of size {size}"):
+                output_size(size, k, s, p)
+
+
+def test_pad():
+    x = np.arange(6.0).reshape(1, 1, 2, 3)
+    got = pad(x, (1, 2), value=-7.0)
+    assert got.shape == (1, 1, 4, 7)
+    np.testing.assert_array_equal(got[0, 0, 1:3, 2:5], x[0, 0])
+    mask = np.ones((4, 7), bool)
+    mask[1:3, 2:5] = False
+    assert np.all(got[0, 0][mask] == -7.0)
+    assert pad(x, (0, 0)) is x
