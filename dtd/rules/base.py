@@ -17,7 +17,7 @@ reference that the tests hold the fast path to.
 """
 import numpy as np
 
-__all__ = ["Rule", "PassThrough", "LinearRule", "Term", "Group", "safe_divide", "stabilize"]
+__all__ = ["Rule", "PassThrough", "LinearRule", "Term", "Group", "safe_divide", "stabilize", "select", "check_choice"]
 
 
 class Rule:
@@ -91,12 +91,34 @@ class Term:
 
 
 class Group:
-    """Terms normalised by one denominator, weighted by ``coef`` in the result."""
+    """Terms normalised by one denominator, weighted by ``coef`` in the result.
 
-    __slots__ = ("terms", "bias", "coef")
+    ``where`` (None, ``"positive"`` or ``"negative"``) restricts the group to the
+    outputs whose plain pre-activation ``z = W x + b`` is > 0 or < 0: the
+    relevance of the other outputs is not sent through it (used by the
+    generalised gamma rule, :class:`~dtd.rules.Gamma` with ``generalized=True``).
+    """
 
-    def __init__(self, terms, bias=None, coef=1.0):
-        self.terms, self.bias, self.coef = terms, bias, coef
+    __slots__ = ("terms", "bias", "coef", "where")
+
+    def __init__(self, terms, bias=None, coef=1.0, where=None):
+        if where not in (None, "positive", "negative"):
+            raise ValueError(f"Group: where must be None, 'positive' or 'negative', got {where!r}")
+        self.terms, self.bias, self.coef, self.where = terms, bias, coef, where
+
+
+def select(z, where):
+    """Mask of the outputs a group with ``where`` takes: all (None), ``z > 0`` or ``z < 0``."""
+    if where is None:
+        return None
+    return z > 0 if where == "positive" else z < 0
+
+
+def check_choice(value, allowed, owner, name):
+    """``value`` if it is one of ``allowed``, else a ValueError naming the choices."""
+    if value not in allowed:
+        raise ValueError(f"{owner}: {name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+    return value
 
 
 def positive(a):
@@ -136,22 +158,28 @@ class LinearRule(Rule):
         weight, bias = layer.params(x.dtype)
         R = R.astype(x.dtype, copy=False)
         out = np.zeros_like(x)
+        z_plain = None
         for group in self.groups(x, weight, bias):
+            Rg = R
+            if group.where is not None:
+                if z_plain is None:
+                    z_plain = layer.linear(x, weight, bias)
+                Rg = np.where(select(z_plain, group.where), R, 0).astype(x.dtype, copy=False)
             # a term whose input is all zero adds nothing (e.g. the x^- terms of z+ after a ReLU)
             group.terms = [t for t in group.terms if t.input is x or t.input.any()] or group.terms[:1]
             z = None
             for i, t in enumerate(group.terms):
                 zt = layer.linear(t.input, t.weight, group.bias if i == 0 else None)
                 z = t.sign * zt if z is None else z + t.sign * zt
-            s = safe_divide(R, stabilize(z, self.epsilon)).astype(x.dtype, copy=False)
+            s = safe_divide(Rg, stabilize(z, self.epsilon)).astype(x.dtype, copy=False)
             for t in group.terms:
                 out += (group.coef * t.sign) * t.input * layer.linear_backward(s, t.weight, x.shape)
         return out
 
     # -- the closed form -------------------------------------------------
     def explicit_groups(self, W, b, x, connected):
-        """Closed form data: a list of ``(coef, q, bias)`` with ``q`` of shape (N, out, in)
-        and ``bias`` of shape (out,) or None."""
+        """Closed form data: a list of ``(coef, q, bias)`` or ``(coef, q, bias, where)`` with ``q`` of
+        shape (N, out, in), ``bias`` of shape (out,) or None, and ``where`` as in :class:`Group`."""
         raise NotImplementedError  # abstract
 
     def explicit(self, W, b, x, R, connected=None):
@@ -176,12 +204,15 @@ class LinearRule(Rule):
         if connected is None:
             connected = W != 0
         result = np.zeros(x.shape, dtype=np.result_type(x, W))
-        for coef, q, bias in self.explicit_groups(W, b, x, connected):
+        for coef, q, bias, *where in self.explicit_groups(W, b, x, connected):
             z = q.sum(axis=2)
             if bias is not None:
                 z = z + bias
             z = stabilize(z, self.epsilon)
-            result += coef * np.einsum("nji,nj->ni", q, safe_divide(R, z))
+            Rg = R
+            if where and where[0] is not None:
+                Rg = np.where(select(x @ W.T + (0 if b is None else b), where[0]), R, 0)
+            result += coef * np.einsum("nji,nj->ni", q, safe_divide(Rg, z))
         return result
 
 

@@ -1,5 +1,5 @@
 """LRP-gamma."""
-from .base import Group, LinearRule, Term, positive
+from .base import Group, LinearRule, Term, check_choice, negative, positive
 
 __all__ = ["Gamma"]
 
@@ -20,23 +20,57 @@ class Gamma(LinearRule):
     gamma : float, >= 0
     epsilon : float
         Optional stabiliser (``epsilon * sign(z)``, sign(0) = +1); 0 = none.
+    bias : {"gamma", "plain", "none"}
+        What of the bias enters the denominator: ``b + gamma b^+`` (the
+        default, as in Zennit), ``b`` unchanged (Captum's ``GammaRule``, which
+        modifies only the weights), or nothing (Captum's
+        ``set_bias_to_zero=True``, Zennit's ``zero_params='bias'``).
+    generalized : bool
+        The generalised gamma rule (Andeol et al. 2021; Zennit's ``Gamma``):
+        the contributions that agree in sign with the neuron's output
+        ``z_j = sum_i x_i w_ij + b_j`` are boosted.  For ``z_j > 0`` the
+        messages are ``x_i^+ (w_ij + gamma w_ij^+) + x_i^- (w_ij + gamma w_ij^-)``
+        over their sum plus ``b_j + gamma b_j^+``; for ``z_j < 0`` the same with
+        ``w^+`` and ``w^-`` (and ``b^+`` and ``b^-``) exchanged; a neuron with
+        ``z_j = 0`` sends nothing.  For ``x >= 0`` and ``z_j > 0`` it equals the
+        rule above.
 
     >>> from dtd.layers import Dense
     >>> layer = Dense([[1.0, -1.0]], [0.0])
     >>> layer.relevance(np.array([[2.0, 1.0]]), np.array([[3.0]]), Gamma(1.0)).tolist()
     [[4.0, -1.0]]
+    >>> layer.relevance(np.array([[2.0, -1.0]]), np.array([[3.0]]), Gamma(1.0, generalized=True)).tolist()
+    [[2.0, 1.0]]
     """
 
-    def __init__(self, gamma=0.25, epsilon=0.0):
+    def __init__(self, gamma=0.25, epsilon=0.0, bias="gamma", generalized=False):
         if not gamma >= 0 or not epsilon >= 0:
             raise ValueError(f"Gamma: gamma and epsilon must be >= 0, got {gamma}, {epsilon}")
         self.gamma = float(gamma)
         self.epsilon = float(epsilon)
+        self.bias = check_choice(bias, ("gamma", "plain", "none"), "Gamma", "bias")
+        self.generalized = bool(generalized)
+
+    def _bias(self, b, part):
+        """The denominator's bias, with ``part`` (positive or negative) boosted by gamma."""
+        if b is None or self.bias == "none":
+            return None
+        return b + self.gamma * part(b) if self.bias == "gamma" else b
 
     def groups(self, x, weight, bias):
         g = self.gamma
-        return [Group([Term(x, weight + g * positive(weight))], bias + g * positive(bias) if bias is not None else None)]
+        if not self.generalized:
+            return [Group([Term(x, weight + g * positive(weight))], self._bias(bias, positive))]
+        xp, xn = positive(x), negative(x)
+        up, un = weight + g * positive(weight), weight + g * negative(weight)
+        return [Group([Term(xp, up), Term(xn, un)], self._bias(bias, positive), where="positive"),
+                Group([Term(xp, un), Term(xn, up)], self._bias(bias, negative), where="negative")]
 
     def explicit_groups(self, W, b, x, connected):
-        q = x[:, None, :] * (W + self.gamma * positive(W))[None]
-        return [(1.0, q, b + self.gamma * positive(b))]
+        g = self.gamma
+        up, un = (W + g * positive(W))[None], (W + g * negative(W))[None]
+        if not self.generalized:
+            return [(1.0, x[:, None, :] * up, self._bias(b, positive))]
+        xp, xn = positive(x)[:, None, :], negative(x)[:, None, :]
+        return [(1.0, xp * up + xn * un, self._bias(b, positive), "positive"),
+                (1.0, xp * un + xn * up, self._bias(b, negative), "negative")]

@@ -1,7 +1,7 @@
 """Rules for max pooling and p-norm pooling."""
 import numpy as np
 
-from .base import Rule, safe_divide
+from .base import Rule, check_choice, safe_divide
 
 __all__ = ["WinnerTakeAll", "Proportional"]
 
@@ -15,18 +15,40 @@ class WinnerTakeAll(Rule):
     gradient of max pooling does, as in Zennit and the LRP Toolbox, except
     that they send a tie wholly to one entry).
 
+    Parameters
+    ----------
+    ties : {"split", "first"}
+        Share a tie equally among the maxima (the default), or send it wholly
+        to the first maximum of the window in row-major order, as PyTorch's
+        max pooling gradient does (so Zennit, and Captum up to its stabiliser).
+
     >>> from dtd.layers import MaxPool2d
     >>> x = np.array([[[[1.0, 3.0], [3.0, 0.0]]]])
     >>> MaxPool2d(2).relevance(x, np.array([[[[4.0]]]]), WinnerTakeAll())[0, 0].tolist()
     [[0.0, 2.0], [2.0, 0.0]]
+    >>> MaxPool2d(2).relevance(x, np.array([[[[4.0]]]]), WinnerTakeAll(ties="first"))[0, 0].tolist()
+    [[0.0, 4.0], [0.0, 0.0]]
     """
+
+    def __init__(self, ties="split"):
+        self.ties = check_choice(ties, ("split", "first"), "WinnerTakeAll", "ties")
 
     def layer_types(self):
         from ..layers.pooling import MaxPool2d
         return (MaxPool2d,)
 
+    @staticmethod
+    def first_winner(layer, x):
+        """1 at the first maximum (row-major) of each window, else 0; shape (N, C, H_out, W_out, kH, kW)."""
+        w = layer._windows(x, -np.inf)
+        flat = w.reshape(w.shape[:4] + (-1,))
+        onehot = np.zeros(flat.shape, dtype=x.dtype)
+        np.put_along_axis(onehot, flat.argmax(axis=-1)[..., None], 1, axis=-1)
+        return onehot.reshape(w.shape)
+
     def relevance(self, layer, x, R):
-        return layer._fold(layer.winner_share(x) * R[..., None, None], x.shape)
+        share = layer.winner_share(x) if self.ties == "split" else self.first_winner(layer, x)
+        return layer._fold(share * R[..., None, None], x.shape)
 
 
 class Proportional(Rule):

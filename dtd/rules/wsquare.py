@@ -1,7 +1,7 @@
 """The w^2 rule of deep Taylor decomposition."""
 import numpy as np
 
-from .base import DTDRule, Group, Term
+from .base import DTDRule, Group, Term, check_choice
 
 __all__ = ["WSquare"]
 
@@ -18,21 +18,33 @@ class WSquare(DTDRule):
     Zennit's ``WSquare`` adds ``b^2`` to the denominator unless
     ``zero_params='bias'``.
 
+    Parameters
+    ----------
+    epsilon : float
+        Optional stabiliser (``epsilon * sign(z)``, sign(0) = +1); 0 = none.
+    bias : {"none", "square"}
+        Nothing of the bias in the denominator (the default, the DTD rule), or
+        ``b_j^2`` (Zennit's ``WSquare``).
+
     >>> from dtd.layers import Dense
     >>> layer = Dense([[1.0, -2.0]], [0.0])
     >>> layer.relevance(np.array([[5.0, 7.0]]), np.array([[10.0]]), WSquare()).tolist()
     [[2.0, 8.0]]
     """
 
-    def __init__(self, epsilon=0.0):
+    def __init__(self, epsilon=0.0, bias="none"):
         self.epsilon = float(epsilon)
+        self.bias = check_choice(bias, ("none", "square"), "WSquare", "bias")
+
+    def _bias(self, b):
+        return b * b if b is not None and self.bias == "square" else None
 
     def groups(self, x, weight, bias):
-        return [Group([Term(np.ones_like(x), weight * weight)])]
+        return [Group([Term(np.ones_like(x), weight * weight)], self._bias(bias))]
 
     def explicit_groups(self, W, b, x, connected):
         q = np.broadcast_to((W * W)[None], (x.shape[0],) + W.shape)
-        return [(1.0, q, None)]
+        return [(1.0, q, self._bias(b))]
 
     def search_direction(self, W, x):
         return np.broadcast_to(W[None], (x.shape[0],) + W.shape)

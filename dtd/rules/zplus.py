@@ -1,7 +1,7 @@
 """The z+ rule of deep Taylor decomposition."""
 import numpy as np
 
-from .base import DTDRule, Group, Term, negative, positive
+from .base import DTDRule, Group, Term, check_choice, negative, positive
 
 __all__ = ["ZPlus"]
 
@@ -21,20 +21,36 @@ class ZPlus(DTDRule):
     Zennit's ``ZPlus`` keeps ``b^+`` in the denominator unless
     ``zero_params='bias'``; with ``b <= 0`` both agree.
 
+    Parameters
+    ----------
+    epsilon : float
+        Optional stabiliser (``epsilon * sign(z)``, sign(0) = +1); 0 = none.
+    bias : {"none", "positive", "plain"}
+        What of the bias enters the denominator: nothing (the default, the
+        DTD rule), ``b^+`` (Zennit's ``ZPlus``; then the rule equals
+        ``AlphaBeta(1, 0)``), or ``b`` (Captum's ``Alpha1_Beta0_Rule`` on
+        inputs ``x >= 0``).
+
     >>> from dtd.layers import Dense
     >>> layer = Dense([[1.0, -1.0, 3.0]], [-1.0])
     >>> layer.relevance(np.array([[1.0, 1.0, 1.0]]), np.array([[2.0]]), ZPlus()).tolist()
     [[0.5, 0.0, 1.5]]
     """
 
-    def __init__(self, epsilon=0.0):
+    def __init__(self, epsilon=0.0, bias="none"):
         self.epsilon = float(epsilon)
+        self.bias = check_choice(bias, ("none", "positive", "plain"), "ZPlus", "bias")
+
+    def _bias(self, b):
+        if b is None or self.bias == "none":
+            return None
+        return positive(b) if self.bias == "positive" else b
 
     def groups(self, x, weight, bias):
-        return [Group([Term(positive(x), positive(weight)), Term(negative(x), negative(weight))])]
+        return [Group([Term(positive(x), positive(weight)), Term(negative(x), negative(weight))], self._bias(bias))]
 
     def explicit_groups(self, W, b, x, connected):
-        return [(1.0, positive(x[:, None, :] * W[None]), None)]
+        return [(1.0, positive(x[:, None, :] * W[None]), self._bias(b))]
 
     def search_direction(self, W, x):
         return x[:, None, :] * (W > 0)[None]
