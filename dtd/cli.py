@@ -12,7 +12,8 @@ import sys
 __all__ = ["main", "COMMANDS", "CommandError"]
 
 #: command modules, in the order ``--help`` lists them
-COMMANDS = ["demo"]
+COMMANDS = ["demo", "explain", "evaluate", "compare", "render", "conformance"]
+COMMANDS += ["info", "convert"]
 
 
 class CommandError(Exception):

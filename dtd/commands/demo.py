@@ -1,41 +1,122 @@
-"""``dtd demo``: explain the example model shipped in ``data/`` and check the explanation."""
+"""``dtd demo``: explain the example models shipped in ``data/``, compare the methods, check them.
+
+For every example in :data:`EXAMPLES` whose files are present, the demo runs
+:func:`dtd.evaluate.compare` (LRP-0, LRP-epsilon, LRP-gamma, alpha2-beta1, LRP
+composition, the DTD training-free model, sensitivity, gradient x input) on the
+shipped sample inputs and writes to ``--out`` (default ``./dtd-demo``):
+
+- ``NAME_heatmaps.png``: one row per input, the input and one column per method;
+- ``NAME_comparison.csv`` (per method and input), ``NAME_summary.csv`` (means)
+  and ``NAME_comparison.md`` (both tables);
+- ``NAME_pixel_flipping_most.png`` and ``NAME_pixel_flipping_least.png``: mean
+  pixel-flipping curves per method, with the random order as the baseline.
+
+It prints the conservation check per input and the summary table.
+"""
+from dataclasses import dataclass
+
 import numpy as np
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "run", "Example", "EXAMPLES"]
+
+
+@dataclass(frozen=True)
+class Example:
+    """A model and sample inputs in ``data/`` for the demo."""
+
+    name: str
+    model: str
+    inputs: str
+    box: tuple = (0.0, 1.0)     # input bounds (z^B); every shipped input lies in [0, 1]
+    classes: tuple = None       # output names, if any
+    about: str = ""
+
+
+#: The examples the demo explains, in order; those whose files are missing are skipped.
+#: Trained models added to data/ (issue "Data, training in NumPy, ...") go here.
+EXAMPLES = [
+    Example("shapes", "demo_net.npz", "demo_inputs.npy", classes=("cross", "square", "diagonal"),
+            about="random conv net, biases <= 0 (python -m dtd.examples)"),
+    Example("mnist_pairs_detector", "mnist_pairs_detector.npz", "mnist_pairs_samples.npy",
+            about="detection-pooling net trained on MNIST pairs (seed 001)"),
+    Example("mnist_pairs_cnn", "mnist_pairs_cnn.npz", "mnist_pairs_samples.npy",
+            about="CNN trained on MNIST pairs (seed 001)"),
+]
+
+#: the methods whose conservation is printed per input
+CONSERVATION_METHODS = ("dtd", "lrp-0", "lrp-composition")
+#: at most this many pixel-flipping steps (regions are single pixels)
+MAX_STEPS = 256
 
 
 def add_parser(sub):
-    p = sub.add_parser("demo", help="explain the example model shipped in data/ and print the checks")
+    p = sub.add_parser("demo", help="explain the example models shipped in data/, compare methods, "
+                       "write heatmaps, tables and pixel-flipping curves",
+                       description=__doc__.split("\n\n")[0].strip("`"))
     p.add_argument("--data", default=None, help="the data folder (default: the project's data/)")
+    p.add_argument("--out", default="dtd-demo", metavar="DIR", help="output folder (default: ./dtd-demo)")
     return p
 
 
+def _outputs(name):
+    return [f"{name}_heatmaps.png", f"{name}_comparison.csv", f"{name}_summary.csv", f"{name}_comparison.md",
+            f"{name}_pixel_flipping_most.png", f"{name}_pixel_flipping_least.png"]
+
+
 def run(args):
+    import time
     from pathlib import Path
 
-    from .. import composites, load
     from .._paths import data_dir
-    from ..examples import DEMO_CLASSES, DEMO_INPUTS, DEMO_MODEL
+    from ..evaluate.compare import compare
+    from ..evaluate.table import to_csv, to_markdown
+    from ._common import Outputs, fit_model, load_model
 
+    start = time.perf_counter()
     folder = Path(args.data) if args.data else data_dir()
-    net = load(folder / DEMO_MODEL)
-    x = np.load(folder / DEMO_INPUTS, allow_pickle=False)
-    out = net.forward(x)
-    target = out.argmax(axis=1)
-    fc = out[np.arange(len(x)), target]
-    print(f"model {folder / DEMO_MODEL}: {len(net.layers)} layers; {len(x)} inputs {x.shape[1:]}")
-    print(f"{'input':>6} {'class':>9} {'f_c(x)':>10}  {'composite':<20} {'sum R':>10} {'rel. err':>9} {'neg. share':>10}")
-    for name, params in [("dtd", dict(low=0.0, high=1.0)), ("lrp-0", {}),
-                         ("epsilon-gamma-box", dict(low=0.0, high=1.0))]:
-        R = net.explain(x, composites.get(name, **params), target=target)
-        total = R.reshape(len(x), -1).sum(axis=1)
-        neg = np.clip(R, None, 0).reshape(len(x), -1).sum(axis=1)
-        mass = np.abs(R).reshape(len(x), -1).sum(axis=1)
-        for n in range(len(x)):
-            err = abs(total[n] - fc[n]) / max(abs(fc[n]), 1e-300)
-            share = abs(neg[n]) / mass[n] if mass[n] > 0 else 0.0
-            print(f"{n:>6} {DEMO_CLASSES[target[n]]:>9} {fc[n]:>10.4f}  {name:<20} {total[n]:>10.4f} "
-                  f"{err:>9.1e} {share:>10.3f}")
-    print("conservation: 'sum R' is the summed input relevance, 'rel. err' its relative error to f_c(x);")
-    print("the DTD training-free model is conservative and positive on this ReLU net with b <= 0.")
+    found = [e for e in EXAMPLES if (folder / e.model).is_file() and (folder / e.inputs).is_file()]
+    if not found:
+        raise FileNotFoundError(f"no example model in {folder} (looked for "
+                                f"{', '.join(e.model for e in EXAMPLES)}); run python -m dtd.examples")
+    out = Outputs(args.out, [folder / f for e in found for f in (e.model, e.inputs)])
+    out.check([f for e in found for f in _outputs(e.name)])
+    for e in found:
+        net = load_model(folder / e.model)
+        x = np.load(folder / e.inputs, allow_pickle=False)
+        model = fit_model(net, x, f"{folder / e.inputs}")
+        print(f"== {e.name}: {folder / e.model} ({len(net.layers)} layers; {e.about})")
+        print(f"   {len(x)} inputs {x.shape[1:]} from {folder / e.inputs}, input box {list(e.box)}")
+        H, W = x.shape[-2:]
+        flip = dict(region=1, per_step=max(1, -(-H * W // MAX_STEPS)))
+        res = compare(model, x, box=e.box, flipping_options=flip, progress=False)
+        rows, summary = res.rows(), res.summary()
+        label = e.classes.__getitem__ if e.classes else str
+        print("conservation (sum of the input relevance against f_c(x)) and positivity:")
+        print(f"{'input':>6} {'class':>9} {'f_c(x)':>10}  {'method':<16} {'sum R':>10} {'rel. err':>9} "
+              f"{'neg. share':>10}")
+        for r in sorted((r for r in rows if r["method"] in CONSERVATION_METHODS),
+                        key=lambda r: (r["sample"], CONSERVATION_METHODS.index(r["method"]))):
+            print(f"{r['sample']:>6} {label(r['target']):>9} {r['f_c']:>10.4f}  {r['method']:<16} "
+                  f"{r['sum_R']:>10.4f} {r['conservation_error']:>9.1e} {r['negative_share']:>10.3f}")
+        print("means over the inputs (continuity: largest |dR|_1 / |dx|_2; pixel flipping: AUC normalised "
+              "to [0, 1] steps, lower = more selective for 'most', AOPC higher = more selective):")
+        print(f"{'method':<17} {'rel. err':>9} {'neg. share':>10} {'continuity':>10} {'AUC most':>9} "
+              f"{'AUC least':>9} {'AOPC most':>9}")
+        for r in summary:
+            print(f"{r['method']:<17} {r['conservation_error']:>9.1e} {r['negative_share']:>10.3f} "
+                  f"{r['continuity']:>10.3f} {r['auc_most']:>9.4f} {r['auc_least']:>9.4f} {r['aopc_most']:>9.4f}")
+        print(f"{'random order':<17} {'':>9} {'':>10} {'':>10} {summary[0]['auc_random']:>9.4f} "
+              f"{summary[0]['auc_random']:>9.4f} {summary[0]['aopc_random']:>9.4f}")
+        n = e.name
+        out.png(f"{n}_heatmaps.png", res.grid(x))
+        out.text(f"{n}_comparison.csv", to_csv(rows))
+        out.text(f"{n}_summary.csv", to_csv(summary))
+        out.text(f"{n}_comparison.md", f"# {n}: {e.about}\n\n## Means over {len(x)} inputs\n\n"
+                                       f"{to_markdown(summary)}\n## Per input\n\n{to_markdown(rows)}")
+        out.png(f"{n}_pixel_flipping_most.png", res.curve_plot("most"))
+        out.png(f"{n}_pixel_flipping_least.png", res.curve_plot("least"))
+    print("the DTD training-free model is conservative and positive on ReLU nets with b <= 0.")
+    print(f"wrote {len(out.written)} files to {out.folder.resolve()}/ in {time.perf_counter() - start:.1f} s:")
+    for p in out.written:
+        print(f"  {p.name}")
     return 0

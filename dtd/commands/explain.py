@@ -1,0 +1,93 @@
+"""``dtd explain MODEL INPUT...``: relevance of each input, saved as ``.npy`` and drawn as heatmaps.
+
+For every input file ``NAME.ext`` the output folder gets ``NAME_relevance.npy``
+(shaped like the input: ``(C, H, W)`` for an image, the array's own shape for
+``.npy``/``.npz``) and one heatmap per sample, ``NAME_heatmap.png`` (or
+``NAME_<i>_heatmap.png`` for a batch), channels summed (see :mod:`dtd.render`).
+The input preprocessing is described in :mod:`dtd.commands._common`.
+"""
+import argparse
+
+__all__ = ["add_parser", "run"]
+
+
+def _zoom_arg(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+    return v
+
+
+def add_heatmap_arguments(p):
+    from ..render import list_cmaps
+    g = p.add_argument_group("heatmaps")
+    g.add_argument("--cmap", choices=list_cmaps(), default="bwr", help="colormap (default bwr)")
+    g.add_argument("--zoom", type=_zoom_arg, default=None, metavar="Z",
+                   help="enlarge heatmaps Z times (default: the longer side at least 128 pixels)")
+
+
+def add_parser(sub):
+    from ._common import add_input_arguments, add_method_arguments
+    p = sub.add_parser("explain", help="explain a model's output on inputs; write relevance and heatmaps",
+                       description=__doc__.split("\n\n")[0].strip("`"))
+    add_input_arguments(p, "dtd-explain")
+    add_method_arguments(p)
+    add_heatmap_arguments(p)
+    return p
+
+
+def heatmaps(R, args):
+    """RGB heatmaps (n, H', W', 3) of a batch of relevance, zoomed; None for flat relevance (n, D)."""
+    from ..evaluate.figures import auto_zoom, zoom
+    from ..render import heatmap
+    if R.ndim < 3:
+        return None
+    maps = heatmap(R, args.cmap, batched=True)
+    return zoom(maps, args.zoom or auto_zoom(*maps.shape[1:3]))
+
+
+def run(args):
+    from ..evaluate import conservation, positivity
+    from ..evaluate._checks import target_output
+    from ._common import Outputs, fit_model, load_inputs, load_model, make_method, method_options
+
+    net = load_model(args.model)
+    inputs = load_inputs(args.inputs, net, args)
+    out = Outputs(args.out, [args.model, *args.inputs])
+    planned = []
+    for inp in inputs:
+        planned.append(f"{inp.path.stem}_relevance.npy")
+        if inp.x.ndim >= 3:
+            planned += [f"{n}_heatmap.png" for n in inp.names]
+    out.check(planned)
+    results = []                                    # everything is computed before anything is written
+    for inp in inputs:
+        model = fit_model(net, inp.x, f"input {inp.path}")
+        params, box = method_options(args, inp.box)
+        fc, t = target_output(model, inp.x, args.target)
+        R = make_method(model, args.rules, box, params)(inp.x, t)
+        results.append((inp, t, R, conservation(R, fc), positivity(R), box))
+    print(f"{'input':<24} {'target':>6} {'f_c(x)':>11} {'sum R':>11} {'rel. err':>9} {'neg. share':>10}")
+    for inp, t, R, c, p, box in results:
+        out.npy(f"{inp.path.stem}_relevance.npy", R[0] if inp.single else R)
+        maps = heatmaps(R, args)
+        for n, name in enumerate(inp.names):
+            if maps is not None:
+                out.png(f"{name}_heatmap.png", maps[n])
+            print(f"{name:<24} {t[n]:>6} {c.output[n]:>11.5g} {c.total[n]:>11.5g} {c.error[n]:>9.2e} "
+                  f"{p.share[n]:>10.3f}")
+    print(f"rules: {args.rules}{describe_box(results[0][5])}; wrote {len(out.written)} files to {out.folder}/")
+    return 0
+
+
+def describe_box(box):
+    """", input box [low, high]" for the summary line ("" without a box)."""
+    import numpy as np
+    if box is None:
+        return ""
+    lo, hi = (np.asarray(b).ravel() for b in box)
+    fmt = lambda a: f"{a[0]:.4g}" if np.ptp(a) == 0 else "per channel " + "/".join(f"{v:.4g}" for v in np.unique(a))
+    return f", input box [{fmt(lo)}, {fmt(hi)}]"

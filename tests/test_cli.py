@@ -1,0 +1,216 @@
+"""The command line end to end, through ``python -m dtd`` in a temporary folder.
+
+Files written, PNG sizes, table values equal to the library's; bad input gives
+exit code 1 (runtime) or 2 (usage) and a message naming the problem.
+"""
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import dtd
+from dtd import composites
+from dtd.evaluate import compare, evaluate_method
+from dtd.examples import DEMO_INPUTS, DEMO_MODEL, make_demo_inputs, make_demo_network
+from dtd.render import grid, heatmap
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run([sys.executable, "-m", "dtd", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def work(tmp_path):
+    """A folder with the demo model, its inputs as .npy and the first as a PNG (exact in 8 bits)."""
+    dtd.save(make_demo_network(), tmp_path / "net.npz")
+    x = make_demo_inputs()
+    np.save(tmp_path / "x.npy", x)
+    Image.fromarray(np.round(x[0, 0] * 255).astype(np.uint8)).save(tmp_path / "cross.png")
+    return tmp_path
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def png_size(path):
+    with Image.open(path) as im:
+        return im.size[::-1]            # (H, W)
+
+
+def no_temporary_files(folder):
+    return not [f for f in os.listdir(folder) if f.endswith(".tmp")]
+
+
+def test_explain_writes_relevance_and_heatmaps(work):
+    r = run("explain", "net.npz", "cross.png", "x.npy", "--box", "0", "1", "--out", "out", cwd=work)
+    assert r.returncode == 0, r.stderr
+    out = work / "out"
+    assert sorted(os.listdir(out)) == ["cross_heatmap.png", "cross_relevance.npy", "x_0_heatmap.png",
+                                       "x_1_heatmap.png", "x_2_heatmap.png", "x_relevance.npy"]
+    net, x = make_demo_network(), make_demo_inputs()
+    R = net.explain(x, composites.DTD(low=0.0, high=1.0))
+    np.testing.assert_array_equal(np.load(out / "x_relevance.npy"), R)
+    R0 = np.load(out / "cross_relevance.npy")
+    assert R0.shape == (1, 16, 16)                    # one image: no batch axis
+    np.testing.assert_allclose(R0, R[0], rtol=1e-12, atol=1e-15)   # p/255 * 255 round trip, float64
+    assert png_size(out / "cross_heatmap.png") == (128, 128)       # 16 x 16, zoomed 8x by default
+    with Image.open(out / "x_2_heatmap.png") as im:
+        np.testing.assert_array_equal(np.asarray(im), np.repeat(np.repeat(heatmap(R[2]), 8, 0), 8, 1))
+    assert "cross" in r.stdout and "x_2" in r.stdout
+    assert no_temporary_files(out)
+
+
+def test_explain_image_box_defaults_to_the_preprocessed_range(work):
+    r = run("explain", "net.npz", "cross.png", "--mean", "0.5", "--std", "0.25", "--rules", "epsilon-gamma-box",
+            "--zoom", "2", "--out", "o", cwd=work)
+    assert r.returncode == 0, r.stderr
+    x = (make_demo_inputs()[:1] - 0.5) / 0.25
+    comp = composites.get("epsilon-gamma-box", low=-2.0, high=2.0)
+    np.testing.assert_allclose(np.load(work / "o" / "cross_relevance.npy"),
+                               make_demo_network().explain(x, comp)[0], rtol=1e-10, atol=1e-14)
+    assert "input box [-2, 2]" in r.stdout
+    assert png_size(work / "o" / "cross_heatmap.png") == (32, 32)
+
+
+def test_evaluate_table_equals_the_library(work):
+    r = run("evaluate", "net.npz", "x.npy", "--rules", "lrp-0", "--box", "0", "1", "--region", "4",
+            "--per-step", "2", "--n-noise", "2", "--out", "ev", cwd=work)
+    assert r.returncode == 0, r.stderr
+    ev = evaluate_method(make_demo_network(), make_demo_inputs(), "lrp-0", box=(0.0, 1.0),
+                         continuity_options=dict(n_noise=2, noise=0.01, seed=0),
+                         flipping_options=dict(region=4, per_step=2))
+    rows = read_csv(work / "ev" / "evaluation.csv")
+    assert [r["sample"] for r in rows] == ["x_0", "x_1", "x_2"]
+    for got, want in zip(rows, ev.rows()):
+        for k, v in want.items():
+            if k not in ("method", "sample"):
+                assert float(got[k]) == v, k                   # exact: floats written with repr
+    assert png_size(work / "ev" / "pixel_flipping.png") == (360, 560)
+    curves = read_csv(work / "ev" / "pixel_flipping.csv")
+    assert len(curves) == 9                                     # 16 regions, 2 per step: steps 0..8
+    assert float(curves[-1]["most"]) == ev.flipping["most"].curve[:, -1].mean()
+    md = (work / "ev" / "evaluation.md").read_text()
+    assert "| lrp-0 | mean |" in md
+
+
+def test_compare_table_and_grid(work):
+    r = run("compare", "net.npz", "x.npy", "--methods", "dtd,lrp-0,epsilon", "--rule-param", "epsilon:epsilon=0.5",
+            "--box", "0", "1", "--region", "8", "--n-noise", "1", "--zoom", "2", "--out", "cmp", cwd=work)
+    assert r.returncode == 0, r.stderr
+    res = compare(make_demo_network(), make_demo_inputs(), ["dtd", "lrp-0", "epsilon"], box=(0.0, 1.0),
+                  params={"epsilon": {"epsilon": 0.5}}, continuity_options=dict(n_noise=1),
+                  flipping_options=dict(region=8))
+    rows = read_csv(work / "cmp" / "compare.csv")
+    assert len(rows) == 9
+    for got, want in zip(rows, res.rows()):
+        assert got["method"] == want["method"]
+        for k in ("f_c", "sum_R", "conservation_error", "negative_share", "continuity", "auc_most",
+                  "aopc_least", "auc_random"):
+            assert float(got[k]) == want[k], k
+    summary = read_csv(work / "cmp" / "compare_summary.csv")
+    assert [s["method"] for s in summary] == ["dtd", "lrp-0", "epsilon"]
+    assert float(summary[0]["conservation_error"]) < 1e-12
+    cell = np.zeros((32, 32, 3), np.uint8)
+    assert png_size(work / "cmp" / "heatmaps.png") == grid([cell] * 12, ["c"] * 12, ncols=4).shape[:2]
+    for f in ("compare.md", "pixel_flipping_most.png", "pixel_flipping_least.png"):
+        assert (work / "cmp" / f).is_file()
+
+
+def test_render(work):
+    np.save(work / "r.npy", np.random.default_rng(0).normal(size=(2, 3, 10, 20)))
+    r = run("render", "r.npy", "--zoom", "3", "--cmap", "coldnhot", cwd=work)
+    assert r.returncode == 0, r.stderr
+    R = np.load(work / "r.npy")
+    for i in range(2):
+        with Image.open(work / f"r_{i}.png") as im:
+            assert im.size == (60, 30)
+            np.testing.assert_array_equal(np.asarray(im)[::3, ::3], heatmap(R[i], "coldnhot"))
+    r = run("render", "r.npy", "--grid", "--bound", "1", "--out", "g", cwd=work)
+    assert r.returncode == 0, r.stderr
+    assert (work / "g" / "r_grid.png").is_file()
+
+
+def test_demo_writes_its_files(tmp_path):
+    r = run("demo", "--out", "d", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    files = sorted(os.listdir(tmp_path / "d"))
+    assert files == sorted(["shapes_heatmaps.png", "shapes_comparison.csv", "shapes_summary.csv",
+                            "shapes_comparison.md", "shapes_pixel_flipping_most.png",
+                            "shapes_pixel_flipping_least.png"])
+    assert "conservation" in r.stdout and "rel. err" in r.stdout
+    summary = {s["method"]: s for s in read_csv(tmp_path / "d" / "shapes_summary.csv")}
+    assert float(summary["dtd"]["conservation_error"]) < 1e-12 and float(summary["dtd"]["negative_share"]) == 0
+    # 3 inputs x (input + 8 methods), 16x16 zoomed 8x
+    cell = np.zeros((128, 128, 3), np.uint8)
+    assert png_size(tmp_path / "d" / "shapes_heatmaps.png") == grid([cell] * 27, ["c"] * 27, ncols=9).shape[:2]
+
+
+def test_demo_without_models(tmp_path):
+    r = run("demo", "--data", tmp_path, cwd=tmp_path)
+    assert r.returncode == 1 and "no example model" in r.stderr
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["explain", "net.npz", "missing.png"], 1, "cannot read input missing.png: no such file"),
+    (["explain", "missing.npz", "cross.png"], 1, "cannot read model missing.npz: no such file"),
+    (["explain", "net.npz", "bad.png"], 1, "cannot read image bad.png"),
+    (["explain", "net.npz", "big.png"], 1, "input big.png (one sample of shape (1, 32, 32)) does not fit the model"),
+    (["explain", "net.npz", "cross.png", "--rules", "lrp-42"], 2, "argument --rules: invalid choice: 'lrp-42'"),
+    (["compare", "net.npz", "cross.png", "--methods", "dtd,lrp-42"], 2, "unknown method lrp-42"),
+    (["explain", "net.npz", "cross.png", "--target", "3"], 1, "target out of range: the network has 3 outputs"),
+    (["explain", "net.npz", "cross.png", "--target", "-1"], 2, "argument --target: must be >= 0"),
+    (["explain", "net.npz", "cross.png", "--out", "."], 0, ""),        # cross_heatmap.png: not the input
+    (["render", "cross_relevance.npy", "--out", "."], 0, ""),
+    (["explain", "net.npz", "x.npy", "--rules", "epsilon-gamma-box"], 1, "give the input bounds with --box"),
+    (["explain", "net.npz", "x.npy", "--rules", "epsilon", "--rule-param", "gamma=1"], 1,
+     "unexpected keyword argument 'gamma'"),
+    (["explain", "net.npz", "x.npy", "--rule-param", "gamma"], 2, "expected NAME=VALUE"),
+    (["explain", "net.npz", "cross.png", "--size", "1", "2", "3"], 2, "--size takes one or two positive ints"),
+    (["explain", "net.npz", "cross.png", "--rgb"], 1, "x has 3 channels/features on axis 1, expected 1"),
+    (["explain", "net.npz", "obj.npy"], 1, "cannot read input obj.npy"),
+    (["evaluate", "net.npz", "x.npy", "--steps", "500"], 1, "--steps 500 is more than the 86 steps"),
+    (["evaluate", "net.npz", "x.npy", "cross.png", "big.png"], 1, "inputs have different shapes"),
+    (["compare", "net.npz", "x.npy", "--rule-param", "gamma:gamma=1", "--methods", "dtd"], 1,
+     "'gamma' is not among the compared methods"),
+])
+def test_bad_input(work, args, code, message):
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(work / "big.png")
+    (work / "bad.png").write_bytes(b"this is not a PNG")
+    np.save(work / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    np.save(work / "cross_relevance.npy", np.zeros((1, 16, 16)))
+    r = run(*args, cwd=work)
+    assert r.returncode == code, (r.stdout, r.stderr)
+    if code == 1:
+        line = r.stderr.strip().splitlines()
+        assert len(line) == 1 and line[0].startswith(f"dtd {args[0]}: error: ")
+    assert message in r.stderr
+    assert (work / "cross.png").stat().st_size > 0
+
+
+def test_never_overwrites_an_input(work):
+    # an input named like an output, inside the output folder
+    (work / "out").mkdir()
+    np.save(work / "out" / "x_relevance.npy", make_demo_inputs())
+    before = (work / "out" / "x_relevance.npy").read_bytes()
+    r = run("explain", "net.npz", "out/x_relevance.npy", "x.npy", "--box", "0", "1", "--out", "out", cwd=work)
+    assert r.returncode == 1 and "refusing to overwrite the input file out/x_relevance.npy" in r.stderr
+    assert (work / "out" / "x_relevance.npy").read_bytes() == before
+    assert os.listdir(work / "out") == ["x_relevance.npy"]         # nothing else was written
+    r = run("render", "r.npy", cwd=work)
+    assert r.returncode == 1 and "no such file" in r.stderr
+
+
+def test_debug_shows_the_traceback(work):
+    r = run("--debug", "explain", "net.npz", "cross.png", "--target", "5", cwd=work)
+    assert r.returncode == 1 and "Traceback" in r.stderr and "target out of range" in r.stderr
