@@ -5,6 +5,15 @@ from .conv import Conv2d
 from .dense import Dense
 from .lrn import LRN
 from .pooling import AvgPool2d, LpPool2d, MaxPool2d, SumPool2d
+from .affine import Affine
+from .grouped_conv import GroupedConv2d
+from .identity import Identity
+from .padded_pool import PaddedAvgPool2d, PaddedMaxPool2d
+from .scaled_pool import ScaledSumPool2d
+from .tanh import Tanh
+from .transpose import PermuteBack, Transpose
 
 __all__ = ["Layer", "LinearLayer", "Dense", "Conv2d", "ReLU", "Flatten",
            "SumPool2d", "AvgPool2d", "MaxPool2d", "LpPool2d", "LRN"]
+__all__ += ["Affine", "GroupedConv2d", "Identity", "PaddedAvgPool2d", "PaddedMaxPool2d", "ScaledSumPool2d",
+            "Tanh", "Transpose", "PermuteBack"]
