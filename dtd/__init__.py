@@ -7,10 +7,11 @@
 """
 from . import composites, layers, rules
 from .explainers import gradient_x_input, sensitivity
+from .graph import Graph
 from .io import ModelFileError, load, save
 from .network import Sequential
 
 __version__ = "0.1.0"
 
-__all__ = ["layers", "rules", "composites", "Sequential", "sensitivity", "gradient_x_input",
+__all__ = ["layers", "rules", "composites", "Sequential", "Graph", "sensitivity", "gradient_x_input",
            "save", "load", "ModelFileError", "__version__"]

@@ -1,0 +1,261 @@
+"""Networks with branches: a directed acyclic graph of named nodes.
+
+A node is a layer (one input) or a merge (:class:`~dtd.merge.Concat`,
+:class:`~dtd.merge.Add`; several inputs).  ``dtd.Graph`` has the API of
+:class:`dtd.Sequential`: ``forward``, ``gradient``, ``explain`` and ``.layers``.
+
+Backward passes (gradient and relevance) visit the nodes in reverse
+topological order; what reaches a node from several consumers is summed.
+"""
+import numpy as np
+
+from ._validation import check_input
+from .layers.base import Layer
+from .merge import Add, Concat, Merge
+from .network import Sequential, resolve_target, start_relevance
+from .rules.base import Rule
+
+__all__ = ["Graph", "Node", "Concat", "Add"]
+
+
+class Node:
+    """One node of a :class:`Graph`: ``name``, ``op`` (a Layer or a Merge) and the names of its ``inputs``."""
+
+    __slots__ = ("name", "op", "inputs")
+
+    def __init__(self, name, op, inputs):
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        self.name, self.op, self.inputs = name, op, list(inputs)
+
+    def __repr__(self):
+        return f"Node({self.name!r}, {self.op!r}, {self.inputs!r})"
+
+
+def _as_node(i, entry):
+    if isinstance(entry, Node):
+        return entry
+    try:
+        name, op, inputs = entry
+    except (TypeError, ValueError):
+        raise TypeError(f"Graph: node {i} must be a Node or a (name, op, inputs) tuple, got {entry!r}") from None
+    return Node(name, op, inputs)
+
+
+class Graph:
+    """A network of named nodes without cycles, one input and one output.
+
+    Parameters
+    ----------
+    nodes : list of Node or of (name, op, inputs) tuples
+        ``op`` is a dtd layer (exactly one input) or a merge (``Concat``,
+        ``Add``; at least two inputs).  ``inputs`` names other nodes or the
+        graph input.  Any order; they are sorted topologically (stable).
+    input : str
+        Name of the graph input.
+    output : str, optional
+        The node whose output is the network's output (default: the last node
+        given).  Every node must lead to it.
+
+    Attributes
+    ----------
+    nodes : list of Node
+        In topological order.
+    layers : list of Layer
+        The layer nodes' ops in topological order (what composites see).
+    layer_names : list of str
+        Their node names.
+
+    >>> from dtd.layers import Dense, ReLU
+    >>> g = Graph([("a", Dense([[1.0, 0.0]]), "x"), ("b", Dense([[0.0, 2.0]]), "x"),
+    ...            ("sum", Add(), ["a", "b"]), ("relu", ReLU(), "sum")], input="x")
+    >>> x = np.array([[1.0, 1.0]])
+    >>> g.forward(x).tolist()
+    [[3.0]]
+    >>> g.explain(x, None).tolist()
+    [[1.0, 2.0]]
+    """
+
+    def __init__(self, nodes, input="input", output=None):
+        nodes = [_as_node(i, e) for i, e in enumerate(nodes)]
+        if not nodes:
+            raise ValueError("Graph: needs at least one node")
+        names = [n.name for n in nodes]
+        for n in nodes:
+            if not isinstance(n.name, str) or not n.name:
+                raise TypeError(f"Graph: node names must be non-empty strings, got {n.name!r}")
+            if not isinstance(n.op, (Layer, Merge)):
+                raise TypeError(f"Graph: node {n.name!r} holds a {type(n.op).__name__}, not a dtd layer or merge")
+            if isinstance(n.op, Layer) and len(n.inputs) != 1:
+                raise ValueError(f"Graph: layer node {n.name!r} needs exactly one input, got {n.inputs}")
+            if isinstance(n.op, Merge) and len(n.inputs) < 2:
+                raise ValueError(f"Graph: merge node {n.name!r} needs at least two inputs, got {n.inputs}")
+        dup = sorted({x for x in names if names.count(x) > 1} | ({input} & set(names)))
+        if dup:
+            raise ValueError(f"Graph: duplicate names {dup} (node names and the input name must be unique)")
+        known = set(names) | {input}
+        for n in nodes:
+            missing = [i for i in n.inputs if i not in known]
+            if missing:
+                raise ValueError(f"Graph: node {n.name!r} reads unknown inputs {missing}")
+        self.input = input
+        self.output = names[-1] if output is None else output
+        if self.output not in names:
+            raise ValueError(f"Graph: output {self.output!r} is not a node")
+        self.nodes = self._toposort(nodes)
+        self._check_reaches_output()
+        self.layer_names = [n.name for n in self.nodes if isinstance(n.op, Layer)]
+        self.layers = [n.op for n in self.nodes if isinstance(n.op, Layer)]
+
+    @staticmethod
+    def _toposort(nodes):
+        """Topological order that keeps the given order where it already is one."""
+        names = {n.name for n in nodes}
+        done, order, pending = set(), [], list(nodes)
+        while pending:
+            rest = []
+            for n in pending:
+                if all(i in done or i not in names for i in n.inputs):
+                    done.add(n.name)
+                    order.append(n)
+                else:
+                    rest.append(n)
+            if len(rest) == len(pending):
+                raise ValueError(f"Graph: the nodes {[n.name for n in rest]} form a cycle")
+            pending = rest
+        return order
+
+    def _check_reaches_output(self):
+        needed = {self.output}
+        for n in reversed(self.nodes):
+            if n.name in needed:
+                needed.update(n.inputs)
+        dead = [n.name for n in self.nodes if n.name not in needed]
+        if dead:
+            raise ValueError(f"Graph: nodes {dead} do not lead to the output {self.output!r}")
+        if self.input not in needed:
+            raise ValueError(f"Graph: the output {self.output!r} does not depend on the input {self.input!r}")
+
+    def consumers(self):
+        """``{name: [names of the nodes that read it]}`` for the input and every node."""
+        out = {self.input: [], **{n.name: [] for n in self.nodes}}
+        for n in self.nodes:
+            for i in n.inputs:
+                out[i].append(n.name)
+        return out
+
+    def __repr__(self):
+        inner = ",\n".join(f"  {n.name}: {n.op!r} <- {', '.join(n.inputs)}" for n in self.nodes)
+        return f"Graph(input={self.input!r}, output={self.output!r},\n{inner}\n)"
+
+    def __len__(self):
+        return len(self.nodes)
+
+    def output_shape(self, shape):
+        """Shape of the output for an input of shape ``shape`` (see :meth:`shapes`)."""
+        return self.shapes(shape)[self.output]
+
+    def shapes(self, shape):
+        """``{name: shape}`` of the input and of every node's output for an input of shape ``shape``."""
+        shapes = {self.input: tuple(shape)}
+        for n in self.nodes:
+            ins = [shapes[i] for i in n.inputs]
+            shapes[n.name] = n.op.output_shape(ins[0]) if isinstance(n.op, Layer) else n.op.output_shape(ins)
+        return shapes
+
+    # -- forward ------------------------------------------------------------
+    def forward(self, x, return_all=False):
+        """Output for the batch ``x``.
+
+        With ``return_all``, a dict ``{name: array}`` holding the input (under
+        the input's name) and every node's output, in topological order.
+        """
+        acts = {self.input: check_input(x, "Graph")}
+        for n in self.nodes:
+            if isinstance(n.op, Layer):
+                acts[n.name] = n.op.forward(acts[n.inputs[0]])
+            else:
+                acts[n.name] = n.op.forward([acts[i] for i in n.inputs])
+        return acts if return_all else acts[self.output]
+
+    __call__ = forward
+
+    # -- backward passes ------------------------------------------------------
+    def _backward(self, acts, top, step):
+        """Walk back from ``top`` at the output; ``step(node, inputs, value) -> list per input``; sums at forks."""
+        acc = {self.output: top}
+        for n in reversed(self.nodes):
+            value = acc.pop(n.name)
+            ins = [acts[i] for i in n.inputs]
+            for name, v in zip(n.inputs, step(n, ins, value)):
+                acc[name] = v if name not in acc else acc[name] + v
+        return acc
+
+    def gradient(self, x, target=None):
+        """Gradient of the target output ``f_c(x)`` w.r.t. ``x`` (shape of x), and the targets."""
+        acts = self.forward(x, return_all=True)
+        out = acts[self.output]
+        flat = out.reshape(out.shape[0], -1)
+        t = resolve_target(flat, target)
+        g = np.zeros_like(flat)
+        g[np.arange(len(t)), t] = 1
+
+        def step(n, ins, gy):
+            return [n.op.backward(ins[0], gy)] if isinstance(n.op, Layer) else n.op.backward(ins, gy)
+        return self._backward(acts, g.reshape(out.shape), step)[self.input], t
+
+    def rule_dict(self, rules):
+        """``{layer node name: rule or None}`` from any accepted form of ``rules``.
+
+        ``rules`` is a Rule, a list (one entry per layer in ``.layers`` order), a
+        dict ``{layer node name: rule}`` (missing names: the layer's default) or
+        a composite; everything but the dict is resolved by
+        :meth:`dtd.Sequential.rule_list` over ``.layers``.
+        """
+        if isinstance(rules, dict):
+            unknown = sorted(set(rules) - set(self.layer_names))
+            if unknown:
+                raise ValueError(f"rules: {unknown} are not layer nodes of this graph")
+            for k, r in rules.items():
+                if r is not None and not isinstance(r, Rule):
+                    raise TypeError(f"rules[{k!r}] is a {type(r).__name__}, not a Rule")
+            return {name: rules.get(name) for name in self.layer_names}
+        return dict(zip(self.layer_names, Sequential(self.layers).rule_list(rules)))
+
+    def explain(self, x, rules, target=None, return_all=False):
+        """Relevance of the input for the target output.
+
+        The relevance starts as ``f_c(x)`` at the target neuron c (argmax when
+        ``target`` is None) and zero elsewhere, and is passed back node by node:
+        layers use their rule, a :class:`Concat` splits by slicing, an
+        :class:`Add` splits in proportion to the branches' contributions; the
+        relevance that reaches a node from several consumers is summed.
+
+        Parameters
+        ----------
+        x : ndarray, shape (N, ...)
+        rules : Rule, list, dict, or composite
+            See :meth:`rule_dict`.
+        target : None, int or int array (N,)
+        return_all : bool
+            Return ``{name: relevance}`` at the input and at every node's output
+            instead of the input relevance.
+
+        Returns
+        -------
+        ndarray shaped like x, or dict
+        """
+        per_layer = self.rule_dict(rules)
+        acts = self.forward(x, return_all=True)
+        R, _ = start_relevance(acts[self.output], target)
+        seen = {}
+
+        def step(n, ins, Ry):
+            seen[n.name] = Ry
+            if isinstance(n.op, Layer):
+                return [n.op.relevance(ins[0], Ry, per_layer[n.name])]
+            return n.op.relevance(ins, Ry)
+        R_in = self._backward(acts, R, step)[self.input]
+        if not return_all:
+            return R_in
+        return {self.input: R_in, **{n.name: seen[n.name] for n in self.nodes}}
