@@ -214,3 +214,46 @@ def test_never_overwrites_an_input(work):
 def test_debug_shows_the_traceback(work):
     r = run("--debug", "explain", "net.npz", "cross.png", "--target", "5", cwd=work)
     assert r.returncode == 1 and "Traceback" in r.stderr and "target out of range" in r.stderr
+
+
+def _dense_net(d, rng):
+    from dtd.layers import Dense, ReLU
+    return dtd.Sequential([Dense(rng.normal(size=(6, d)), -0.1 * rng.uniform(size=6)), ReLU(),
+                           Dense(rng.normal(size=(2, 6)), np.zeros(2))])
+
+
+def test_dense_model_on_image_shaped_inputs(tmp_path):
+    # a model taking flat samples (N, 64) explained on 8x8 images: relevance keeps the image shape
+    rng = np.random.default_rng(0)
+    net = _dense_net(64, rng)
+    dtd.save(net, tmp_path / "mlp.npz")
+    x = rng.uniform(size=(2, 1, 8, 8))
+    np.save(tmp_path / "x.npy", x)
+    Image.fromarray(np.round(x[0, 0] * 255).astype(np.uint8)).save(tmp_path / "a.png")
+    r = run("explain", "mlp.npz", "x.npy", "a.png", "--rules", "zplus", "--out", "o", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    R = net.explain(x.reshape(2, 64), composites.get("zplus")).reshape(x.shape)
+    np.testing.assert_array_equal(np.load(tmp_path / "o" / "x_relevance.npy"), R)
+    xa = np.round(x[:1] * 255) / 255
+    np.testing.assert_allclose(np.load(tmp_path / "o" / "a_relevance.npy"),
+                               net.explain(xa.reshape(1, 64), composites.get("zplus")).reshape(1, 8, 8),
+                               rtol=1e-12)
+    assert png_size(tmp_path / "o" / "a_heatmap.png") == (128, 128)
+
+
+def test_demo_picks_up_further_examples(tmp_path):
+    # a stand-in for a trained MNIST-pairs detector under the name the demo looks for
+    from dtd.commands.demo import EXAMPLES
+    rng = np.random.default_rng(1)
+    data = tmp_path / "data"
+    data.mkdir()
+    e = EXAMPLES[1]
+    dtd.save(_dense_net(28 * 56, rng), data / e.model)
+    np.save(data / e.inputs, rng.uniform(size=(2, 1, 28, 56)))
+    r = run("demo", "--data", data, "--out", "d", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"== {e.name}" in r.stdout and "== shapes" not in r.stdout
+    rows = read_csv(tmp_path / "d" / f"{e.name}_comparison.csv")
+    assert len(rows) == 2 * 8
+    cell = np.zeros((28 * 3, 56 * 3, 3), np.uint8)                   # zoom 3: longer side 168 >= 128
+    assert png_size(tmp_path / "d" / f"{e.name}_heatmaps.png") == grid([cell] * 18, ["c"] * 18, ncols=9).shape[:2]

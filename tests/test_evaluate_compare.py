@@ -166,3 +166,15 @@ def test_figures_helpers():
     assert left + 30 < right
     with pytest.raises(ValueError, match="equal, non-zero length"):
         curve_plot({"f": ([0.0, 1.0], [1.0])})
+
+
+def test_float32_inputs_agree_with_float64(demo):
+    net, x = demo
+    opts = dict(box=(0.0, 1.0), flipping_options=dict(region=4), continuity_options=dict(n_noise=1))
+    r32 = compare(net, x.astype(np.float32), ["dtd", "gamma", "sensitivity"], **opts)
+    r64 = compare(net, x, ["dtd", "gamma", "sensitivity"], **opts)
+    assert r32.evaluations["dtd"].relevance.dtype == np.float32
+    for a, b in zip(r32.rows(), r64.rows()):
+        for k in ("f_c", "sum_R", "negative_share", "continuity", "auc_most", "aopc_least", "auc_random"):
+            # float32 rounding (~1e-7 relative) through 8 layers; continuity divides by a small |dx|
+            assert a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-5), k
