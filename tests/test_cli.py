@@ -257,3 +257,36 @@ def test_demo_picks_up_further_examples(tmp_path):
     assert len(rows) == 2 * 8
     cell = np.zeros((28 * 3, 56 * 3, 3), np.uint8)                   # zoom 3: longer side 168 >= 128
     assert png_size(tmp_path / "d" / f"{e.name}_heatmaps.png") == grid([cell] * 18, ["c"] * 18, ncols=9).shape[:2]
+
+
+def test_explain_an_onnx_model(tmp_path):
+    # the CLI loads models by content through dtd.io.load_any once the model-files work provides it
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    if not hasattr(dtd.io, "load_any"):
+        pytest.skip("dtd.io.load_any not available yet")
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(0)
+    arrays = {"W1": rng.normal(size=(4, 1, 3, 3)), "b1": np.full(4, -0.1), "W2": rng.normal(size=(3, 1024)),
+              "b2": np.zeros(3)}
+    nodes = [helper.make_node("Conv", ["x", "W1", "b1"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"]), helper.make_node("Flatten", ["r"], ["f"]),
+             helper.make_node("Gemm", ["f", "W2", "b2"], ["y"], transB=1)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 16, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+                              [numpy_helper.from_array(a.astype(np.float32), n) for n, a in arrays.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8                                            # what onnxruntime reads
+    onnx.save(model, tmp_path / "m.model")
+    x = make_demo_inputs()
+    np.save(tmp_path / "x.npy", x.astype(np.float32))
+    r = run("explain", "m.model", "x.npy", "--rules", "lrp-0", "--out", "o", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    ref = ort.InferenceSession(str(tmp_path / "m.model")).run(None, {"x": x.astype(np.float32)})[0]
+    R = np.load(tmp_path / "o" / "x_relevance.npy")
+    assert R.dtype == np.float32
+    # LRP-0 keeps f_c(x) minus what the biases absorb; the explained f_c is onnxruntime's output
+    net = dtd.io.load_any(tmp_path / "m.model")
+    np.testing.assert_array_equal(R, net.explain(x.astype(np.float32), dtd.rules.Epsilon(0.0)))
+    shown = [float(line.split()[2]) for line in r.stdout.splitlines()[1:4]]
+    np.testing.assert_allclose(shown, ref.max(axis=1), rtol=1e-4)   # printed with 5 digits
