@@ -16,7 +16,7 @@ from PIL import Image
 import dtd
 from dtd import composites
 from dtd.evaluate import compare, evaluate_method
-from dtd.examples import DEMO_INPUTS, DEMO_MODEL, make_demo_inputs, make_demo_network
+from dtd.examples import make_demo_inputs, make_demo_network
 from dtd.render import grid, heatmap
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -84,10 +84,13 @@ def run(args):
 
 
 def describe_box(box):
-    """", input box [low, high]" for the summary line ("" without a box)."""
+    """The text ', input box [low, high]' for the summary line (empty without a box)."""
     import numpy as np
     if box is None:
         return ""
-    lo, hi = (np.asarray(b).ravel() for b in box)
-    fmt = lambda a: f"{a[0]:.4g}" if np.ptp(a) == 0 else "per channel " + "/".join(f"{v:.4g}" for v in np.unique(a))
-    return f", input box [{fmt(lo)}, {fmt(hi)}]"
+
+    def fmt(a):
+        a = np.asarray(a).ravel()
+        return f"{a[0]:.4g}" if np.ptp(a) == 0 else "per channel " + "/".join(f"{v:.4g}" for v in np.unique(a))
+
+    return f", input box [{fmt(box[0])}, {fmt(box[1])}]"
