@@ -348,8 +348,8 @@ def _finite(text):
 
 def add_input_arguments(p, out_default):
     """MODEL, INPUT..., --target, --out and the image preprocessing flags."""
-    p.add_argument("model", metavar="MODEL", help="model file (native .npz; ONNX and LRP Toolbox text "
-                   "when dtd.io reads them)")
+    p.add_argument("model", metavar="MODEL", help="model file: dtd .npz, ONNX or LRP Toolbox text "
+                   "(recognised by content, with dtd.io.load_any)")
     p.add_argument("inputs", metavar="INPUT", nargs="+", help="images (PNG, JPEG, ...) or .npy/.npz arrays")
     p.add_argument("--target", type=_nonneg_int, default=None, metavar="C",
                    help="explain output C (default: each input's largest output)")

@@ -44,7 +44,7 @@ def add_parser(sub):
     from ._common import add_input_arguments, add_method_arguments, add_selectivity_arguments
     from .explain import add_heatmap_arguments
     p = sub.add_parser("compare", help="compare explanation methods: one table and a heatmap grid",
-                       description=__doc__.split("\n\n")[0].strip("`"))
+                       description=__doc__.split("\n\n")[0].replace("``", ""))
     add_input_arguments(p, "dtd-compare")
     p.add_argument("--methods", type=_methods, default=list(DEFAULT_METHODS), metavar="A,B,...",
                    help=f"comma-separated (default: {','.join(DEFAULT_METHODS)})")

@@ -52,7 +52,7 @@ MAX_STEPS = 256
 def add_parser(sub):
     p = sub.add_parser("demo", help="explain the example models shipped in data/, compare methods, "
                        "write heatmaps, tables and pixel-flipping curves",
-                       description=__doc__.split("\n\n")[0].strip("`"))
+                       description=__doc__.split("\n\n")[0].replace("``", ""))
     p.add_argument("--data", default=None, help="the data folder (default: the project's data/)")
     p.add_argument("--out", default="dtd-demo", metavar="DIR", help="output folder (default: ./dtd-demo)")
     return p

@@ -20,7 +20,7 @@ OUTPUTS = ("evaluation.csv", "evaluation.md", "pixel_flipping.png", "pixel_flipp
 def add_parser(sub):
     from ._common import add_input_arguments, add_method_arguments, add_selectivity_arguments
     p = sub.add_parser("evaluate", help="check an explanation: conservation, positivity, continuity, "
-                       "pixel flipping", description=__doc__.split("\n\n")[0].strip("`"))
+                       "pixel flipping", description=__doc__.split("\n\n")[0].replace("``", ""))
     add_input_arguments(p, "dtd-evaluate")
     add_method_arguments(p)
     add_selectivity_arguments(p)

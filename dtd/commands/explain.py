@@ -32,7 +32,7 @@ def add_heatmap_arguments(p):
 def add_parser(sub):
     from ._common import add_input_arguments, add_method_arguments
     p = sub.add_parser("explain", help="explain a model's output on inputs; write relevance and heatmaps",
-                       description=__doc__.split("\n\n")[0].strip("`"))
+                       description=__doc__.split("\n\n")[0].replace("``", ""))
     add_input_arguments(p, "dtd-explain")
     add_method_arguments(p)
     add_heatmap_arguments(p)

@@ -11,7 +11,7 @@ __all__ = ["add_parser", "run"]
 def add_parser(sub):
     from .explain import add_heatmap_arguments
     p = sub.add_parser("render", help="draw relevance arrays (.npy) as heatmap PNGs",
-                       description=__doc__.split("\n\n")[0].strip("`"))
+                       description=__doc__.split("\n\n")[0].replace("``", ""))
     p.add_argument("inputs", metavar="RELEVANCE", nargs="+", help=".npy files")
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: beside each input)")
     p.add_argument("--batched", action="store_true", help="read a 3-D array as (N, H, W), not (C, H, W)")
