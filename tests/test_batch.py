@@ -67,7 +67,7 @@ def test_process_pool_two_workers_exact(tmp_path, net, x):
     np.testing.assert_allclose(R.reshape(N, -1).sum(axis=1)[fc > 0], fc[fc > 0], rtol=1e-10)
     index = read_index(tmp_path)
     assert index["chunks"] == chunk_bounds(N, CS) and index["kind"] == "explain"
-    assert index["rules"] == {"composite": "dtd", "params": BOX}
+    assert index["rules"] == {"method": "dtd", "params": BOX, "box": None}
     assert index["versions"]["numpy"] == np.__version__ and index["versions"]["dtd"] == dtd.__version__
     assert sorted(index["done"]) == [str(i) for i in range(6)]
 
@@ -156,7 +156,7 @@ def test_other_run_refused_unless_overwrite(tmp_path, x):
     s = explain_dataset(MODEL, x, "lrp-0", tmp_path, chunk_size=CS, executor="serial", progress=False,
                         overwrite=True)
     assert s.computed == 6
-    assert read_index(tmp_path)["rules"]["composite"] == "lrp-0"
+    assert read_index(tmp_path)["rules"]["method"] == "lrp-0"
 
 
 def test_worker_dies_mid_chunk_is_redone(tmp_path, net, x):
@@ -253,3 +253,32 @@ def test_evaluate_dataset_chunks_and_processes(tmp_path, net, x):
     cmp = compare(net, x, ["dtd", "epsilon"], box=(0.0, 1.0), flipping_options={"region": 4},
                   continuity_options={"n_noise": 2})
     assert evaluation_summary(tmp_path / "s") == cmp.summary()
+
+
+def test_methods_by_name_box_and_reader(tmp_path, net, x):
+    """Gradient methods and a per-channel box by name; a custom reader for file inputs."""
+    from dtd.explainers import sensitivity
+
+    explain_dataset(MODEL, x, "sensitivity", tmp_path / "s", chunk_size=CS, executor="serial", progress=False)
+    ref = np.concatenate([sensitivity(net, x[a:b], None) for a, b in chunk_bounds(N, CS)])
+    assert np.array_equal(load_results(tmp_path / "s"), ref)
+    box = (np.array([0.0]), np.array([1.0]))
+    explain_dataset(MODEL, x, "dtd", tmp_path / "b", box=box, chunk_size=CS, workers=2, progress=False)
+    assert np.array_equal(load_results(tmp_path / "b"), chunked_reference(net, x, "dtd"))
+    assert read_index(tmp_path / "b")["rules"] == {"method": "dtd", "params": {}, "box": [[0.0], [1.0]]}
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"{i}.raw").write_bytes(np.round(x[i] * 255).astype(np.uint8).tobytes())
+    explain_dataset(MODEL, str(folder / "*.raw"), "dtd", tmp_path / "r", rule_params=BOX, chunk_size=2,
+                    executor="serial", progress=False, reader=functools.partial(read_raw, shape=(1, 16, 16)))
+    xr = np.round(x[:3] * 255) / 255.0
+    assert np.array_equal(load_results(tmp_path / "r"), chunked_reference(net, xr, "dtd", cs=2))
+    assert read_index(tmp_path / "r")["inputs"]["reader"].startswith("partial(test_batch.read_raw")
+    with pytest.raises(ValueError, match="reader is for inputs given as a directory or a glob"):
+        explain_dataset(MODEL, x, "dtd", tmp_path / "e", reader=read_raw, executor="serial")
+
+
+def read_raw(path, shape):
+    """A reader: 8-bit pixels without a header, scaled to [0, 1]."""
+    return np.frombuffer(open(path, "rb").read(), np.uint8).reshape(shape) / 255.0

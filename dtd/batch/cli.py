@@ -107,22 +107,23 @@ def _report(summary, what):
           f"{summary.skipped} already done) in {summary.seconds:.1f} s")
 
 
-def run_explain(args, model, rules, rule_params=None, target=None, loader=None):
+def run_explain(args, model, rules, rule_params=None, box=None, target=None, loader=None, reader=None):
     """``dtd explain MODEL --dataset PATH``: explain every input into ``--results``; returns 0.
 
-    ``model`` (a path), ``rules`` (a composite name or rules), ``rule_params``
-    and ``target`` are what the ``explain`` command parsed.
+    ``model`` (a path), ``rules`` (a method name or rules), ``rule_params``,
+    ``box`` and ``target`` are what the ``explain`` command parsed; ``loader``
+    and ``reader`` as in :func:`dtd.batch.explain_dataset`.
     """
     from .run import explain_dataset
 
-    s = explain_dataset(model, args.dataset, rules, args.results, rule_params=rule_params, target=target,
-                        loader=loader, **_common(args))
+    s = explain_dataset(model, args.dataset, rules, args.results, rule_params=rule_params, box=box,
+                        target=target, loader=loader, reader=reader, **_common(args))
     _report(s, "explained")
     return 0
 
 
 def run_evaluate(args, model, methods, box=None, params=None, continuity_options=None, flipping_options=None,
-                 target=None, loader=None):
+                 target=None, loader=None, reader=None):
     """``dtd evaluate MODEL --dataset PATH``: check ``methods`` on every input; returns 0.
 
     Prints the means per method as a Markdown table and writes them to
@@ -136,7 +137,7 @@ def run_evaluate(args, model, methods, box=None, params=None, continuity_options
 
     s = evaluate_dataset(model, args.dataset, args.results, methods, box=box, params=params,
                          continuity_options=continuity_options, flipping_options=flipping_options,
-                         target=target, loader=loader, **_common(args))
+                         target=target, loader=loader, reader=reader, **_common(args))
     rows = evaluation_summary(s.out_dir)
     write_csv(rows, os.path.join(s.out_dir, "summary.csv"))
     write_markdown(rows, os.path.join(s.out_dir, "summary.md"), title="dtd evaluate: means over the data set")

@@ -14,6 +14,10 @@
   sample (its array, e.g. (C, H, W)). All samples must have the shape of the
   first (checked when read, with the file named in the error).
 
+For other preprocessing (resizing, normalising, a model's own channel order)
+give ``reader``: a module-level function ``reader(path) -> ndarray`` (one
+sample) used for every file instead (it runs on the workers).
+
 Samples are returned in float64 unless ``dtype`` says otherwise (``float32``).
 ``.npy`` inputs and arrays of a floating dtype keep it when ``dtype`` is None;
 integer arrays are refused (dtd computes in floating point: scale them first).
@@ -111,7 +115,12 @@ class NpySource:
         return ("npy", self.path, start, stop, self.dtype.str)
 
 
-def _read_file(path, dtype):
+def _read_file(path, dtype, reader=None):
+    if reader is not None:
+        a = np.asarray(reader(path))
+        if a.dtype.hasobject or not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+            raise ValueError(f"inputs: the reader returned dtype {a.dtype} for {path}, not numbers")
+        return a.astype(dtype, copy=False)
     if path.lower().endswith(".npy"):
         try:
             a = np.load(path, allow_pickle=False)
@@ -137,29 +146,39 @@ def _read_file(path, dtype):
 class FileSource:
     """One sample per file: images (Pillow, scaled to [0, 1]) or single-sample ``.npy`` files."""
 
-    def __init__(self, files, dtype=None, where=""):
+    def __init__(self, files, dtype=None, where="", reader=None):
         self.files = [os.path.abspath(f) for f in files]
+        self.reader = reader
         if not self.files:
             raise ValueError(f"inputs: no image or .npy files found in {where}")
         self.dtype = np.dtype(dtype) if dtype is not None else np.dtype(np.float64)
         _float_dtype(self.dtype, self.dtype)
         self.n = len(self.files)
-        self.sample_shape = tuple(_read_file(self.files[0], self.dtype).shape)
+        self.sample_shape = tuple(_read_file(self.files[0], self.dtype, reader).shape)
         self.where = where
 
     def describe(self):
         h = hashlib.sha256("\n".join(self.files).encode("utf-8")).hexdigest()
         return {"kind": "files", "where": self.where, "n": self.n, "shape": list(self.sample_shape),
-                "dtype": self.dtype.str, "order_sha256": h}
+                "dtype": self.dtype.str, "order_sha256": h, "reader": _name(self.reader)}
 
     def order(self):
         return self.files
 
     def payload(self, start, stop):
-        return ("files", self.files[start:stop], self.sample_shape, self.dtype.str)
+        return ("files", self.files[start:stop], self.sample_shape, self.dtype.str, self.reader)
 
 
-def open_inputs(inputs, dtype=None):
+def _name(f):
+    if f is None:
+        return None
+    import functools
+    if isinstance(f, functools.partial):
+        return f"partial({_name(f.func)}, args={f.args!r}, keywords={f.keywords!r})"
+    return f"{getattr(f, '__module__', '?')}.{getattr(f, '__qualname__', type(f).__name__)}"
+
+
+def open_inputs(inputs, dtype=None, reader=None):
     """The input source for ``inputs`` (see the module docstring).
 
     Raises
@@ -169,6 +188,8 @@ def open_inputs(inputs, dtype=None):
     ValueError, TypeError
         Empty inputs, unreadable files, integer or object arrays.
     """
+    if reader is not None and not (isinstance(inputs, (str, os.PathLike)) and not os.path.isfile(inputs)):
+        raise ValueError("reader is for inputs given as a directory or a glob pattern of files")
     if isinstance(inputs, np.ndarray):
         return ArraySource(inputs, dtype)
     if not isinstance(inputs, (str, os.PathLike)):
@@ -178,7 +199,7 @@ def open_inputs(inputs, dtype=None):
     if os.path.isdir(s):
         files = sorted(str(p) for p in Path(s).iterdir()
                        if p.is_file() and p.suffix.lower() in _FILE_EXTENSIONS)
-        return FileSource(files, dtype, where=os.path.abspath(s))
+        return FileSource(files, dtype, where=os.path.abspath(s), reader=reader)
     if os.path.isfile(s):
         if not s.lower().endswith(".npy"):
             raise ValueError(f"inputs: {s} is not a .npy file (give a .npy array, a directory or a glob pattern)")
@@ -187,7 +208,7 @@ def open_inputs(inputs, dtype=None):
         files = sorted(f for f in glob.glob(s) if os.path.isfile(f))
         if not files:
             raise FileNotFoundError(f"inputs: no file matches {s}")
-        return FileSource(files, dtype, where=s)
+        return FileSource(files, dtype, where=s, reader=reader)
     raise FileNotFoundError(f"inputs: no such file or directory {s}")
 
 
@@ -201,10 +222,10 @@ def read_payload(payload):
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
         return np.array(arr[start:stop], dtype=np.dtype(dtype))
     if kind == "files":
-        _, files, shape, dtype = payload
+        _, files, shape, dtype, reader = payload
         out = np.empty((len(files),) + tuple(shape), dtype=np.dtype(dtype))
         for k, f in enumerate(files):
-            a = _read_file(f, out.dtype)
+            a = _read_file(f, out.dtype, reader)
             if a.shape != out.shape[1:]:
                 raise ValueError(f"inputs: {f} has shape {a.shape}, the first input has {out.shape[1:]}")
             out[k] = a

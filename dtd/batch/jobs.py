@@ -119,29 +119,41 @@ def run_chunk(job, model, payload, start, stop, target):
     return job(get_model(model), x, start, stop, target)
 
 
-def _rules_spec(rules, params):
-    if isinstance(rules, str):
-        return {"composite": rules, "params": dict(params)}
-    if params:
-        raise ValueError("rule_params are only used with a composite given by name")
-    return {"repr": repr(rules)}
+def _box_value(v):
+    a = np.asarray(v, dtype=np.float64)
+    return float(a) if a.ndim == 0 else a
+
+
+def _box(box):
+    """``(low, high)`` as floats or float arrays (per channel), and its JSON form."""
+    if box is None:
+        return None, None
+    low, high = _box_value(box[0]), _box_value(box[1])
+    return (low, high), [np.asarray(low).tolist(), np.asarray(high).tolist()]
 
 
 class ExplainJob:
-    """Relevance of each input: ``model.explain(x, rules, target)``.
+    """Relevance of each input.
 
-    ``rules`` is a composite name (:func:`dtd.composites.names`, with
-    ``rule_params``) or anything :meth:`dtd.Sequential.explain` takes.  The
-    result has the shape and dtype of the inputs.
+    ``rules`` is a method name (:func:`dtd.evaluate.methods.names`: the
+    composites, with ``rule_params`` and the input ``box``, and the gradient
+    methods), run as :func:`dtd.evaluate.methods.method` does; or anything
+    :meth:`dtd.Sequential.explain` takes (rules, a list, a composite object).
+    The result has the shape and dtype of the inputs.
     """
 
     kind = "explain"
 
-    def __init__(self, rules, rule_params=None):
+    def __init__(self, rules, rule_params=None, box=None):
         self.rules = rules
         self.rule_params = dict(rule_params or {})
-        self._spec = _rules_spec(rules, self.rule_params)
-        self._resolved = None
+        self.box, box_spec = _box(box)
+        if isinstance(rules, str):
+            self._spec = {"method": rules, "params": self.rule_params, "box": box_spec}
+        else:
+            if self.rule_params or box is not None:
+                raise ValueError("rule_params and box are only used with a method given by name")
+            self._spec = {"repr": repr(rules)}
 
     def spec(self):
         return {"rules": self._spec}
@@ -150,20 +162,11 @@ class ExplainJob:
         """Per-sample shape and dtype of the results."""
         return {"shape": list(sample_shape), "dtype": np.dtype(dtype).str}
 
-    def _rules(self):
-        if self._resolved is None:
-            if isinstance(self.rules, str):
-                from .. import composites
-                self._resolved = composites.get(self.rules, **self.rule_params)
-            else:
-                self._resolved = self.rules
-        return self._resolved
-
-    def __getstate__(self):
-        return {**self.__dict__, "_resolved": None}
-
     def __call__(self, model, x, start, stop, target):
-        return np.asarray(model.explain(x, self._rules(), target=target))
+        if isinstance(self.rules, str):
+            from ..evaluate.methods import method
+            return np.asarray(method(model, self.rules, box=self.box, **self.rule_params)(x, target))
+        return np.asarray(model.explain(x, self.rules, target=target))
 
 
 #: per-method columns of an evaluation chunk (then, with curves, the curves); see :class:`EvaluateJob`
@@ -179,7 +182,7 @@ def _flip_steps(sample_shape, options):
     if H is None:
         raise ValueError(f"evaluation needs samples of shape (D,), (H, W) or (C, H, W), got {shape}")
     k = int(options.get("region", 1))
-    per_step = int(options.get("per_step", 1))
+    per_step = int(options.get("per_step") or 1)
     n_regions = -(-H // k) * -(-W // k)
     steps = options.get("steps")
     return -(-n_regions // per_step) if steps is None else int(steps)
@@ -204,14 +207,14 @@ class EvaluateJob:
         self.methods = [methods] if isinstance(methods, str) else list(methods)
         if not self.methods or len(set(self.methods)) != len(self.methods):
             raise ValueError(f"methods must be distinct names, got {self.methods}")
-        self.box = None if box is None else [float(box[0]), float(box[1])]
+        self.box, self._box_spec = _box(box)
         self.params = {k: dict(v) for k, v in (params or {}).items()}
         self.continuity_options = dict(continuity_options or {})
         self.flipping_options = dict(flipping_options or {})
         self.curves = bool(curves)
 
     def spec(self):
-        return {"methods": self.methods, "box": self.box, "params": self.params,
+        return {"methods": self.methods, "box": self._box_spec, "params": self.params,
                 "continuity_options": self.continuity_options, "flipping_options": self.flipping_options,
                 "curves": self.curves}
 

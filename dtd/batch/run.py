@@ -67,11 +67,11 @@ def _executor_kind(executor):
 
 
 def _run(job, model, inputs, out_dir, *, chunk_size, executor, workers, target, progress, loader, dtype,
-         overwrite, retries, on_chunk):
+         reader, overwrite, retries, on_chunk):
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
-    source = open_inputs(inputs, dtype)
+    source = open_inputs(inputs, dtype, reader)
     bounds = chunk_bounds(source.n, chunk_size)
     tgt, tgt_spec = _target_spec(target, source.n)
     kind = _executor_kind(executor)
@@ -175,6 +175,10 @@ _COMMON_DOC = """
     dtype : numpy dtype, optional
         Dtype of the inputs as computed (default: float64 for images, the
         array's own floating dtype otherwise).
+    reader : callable, optional
+        ``reader(path) -> ndarray`` (one sample) for file inputs, instead of
+        the default image / ``.npy`` reading; a module-level function (it
+        runs on the workers).
     overwrite : bool
         If ``out_dir`` holds a different run, replace it instead of refusing.
     retries : int
@@ -198,9 +202,9 @@ _COMMON_DOC = """
 """
 
 
-def explain_dataset(model, inputs, rules, out_dir, *, rule_params=None, chunk_size=64, executor=None,
-                    workers=None, target=None, progress=True, loader=None, dtype=None, overwrite=False,
-                    retries=3, on_chunk=None):
+def explain_dataset(model, inputs, rules, out_dir, *, rule_params=None, box=None, chunk_size=64, executor=None,
+                    workers=None, target=None, progress=True, loader=None, dtype=None, reader=None,
+                    overwrite=False, retries=3, on_chunk=None):
     """Explain every input, chunk by chunk, on a local process pool or a Dask cluster; results to ``out_dir``.
 
     Each chunk's relevance, ``model.explain(x[a:b], rules, target[a:b])``, is
@@ -225,22 +229,27 @@ def explain_dataset(model, inputs, rules, out_dir, *, rule_params=None, chunk_si
     inputs : ndarray, path to a ``.npy``, directory or glob pattern
         See :mod:`dtd.batch.inputs`.
     rules : str or rules
-        A composite name (:func:`dtd.composites.names`; parameters in
-        ``rule_params``) or anything :meth:`dtd.Sequential.explain` takes.
+        A method name (:func:`dtd.evaluate.methods.names`: a composite of
+        :mod:`dtd.composites`, or "sensitivity", "gradient-x-input") or anything
+        :meth:`dtd.Sequential.explain` takes.
     out_dir : path
     rule_params : dict, optional
-        For a composite given by name (e.g. ``{"low": 0.0, "high": 1.0}``).
+        Parameters of a composite given by name (e.g. ``{"epsilon": 0.25}``, or
+        ``{"low": 0.0, "high": 1.0}``).
+    box : (low, high), optional
+        Input bounds for the composites with z^B at the input
+        (:data:`dtd.evaluate.methods.BOX_METHODS`): floats, or arrays per channel.
     """
-    job = ExplainJob(rules, rule_params)
+    job = ExplainJob(rules, rule_params, box)
     return _run(job, model, inputs, out_dir, chunk_size=chunk_size, executor=executor, workers=workers,
-                target=target, progress=progress, loader=loader, dtype=dtype, overwrite=overwrite,
-                retries=retries, on_chunk=on_chunk)
+                target=target, progress=progress, loader=loader, dtype=dtype, reader=reader,
+                overwrite=overwrite, retries=retries, on_chunk=on_chunk)
 
 
 def evaluate_dataset(model, inputs, out_dir, methods=("dtd",), *, box=None, params=None,
                      continuity_options=None, flipping_options=None, curves=True, chunk_size=64,
                      executor=None, workers=None, target=None, progress=True, loader=None, dtype=None,
-                     overwrite=False, retries=3, on_chunk=None):
+                     reader=None, overwrite=False, retries=3, on_chunk=None):
     """Check explanation methods on every input (:func:`dtd.evaluate.compare.evaluate_method`), chunk by chunk.
 
     Per chunk, for each method: conservation, positivity, continuity, pixel
@@ -267,8 +276,8 @@ def evaluate_dataset(model, inputs, out_dir, methods=("dtd",), *, box=None, para
     job = EvaluateJob(methods, box=box, params=params, continuity_options=continuity_options,
                       flipping_options=flipping_options, curves=curves)
     return _run(job, model, inputs, out_dir, chunk_size=chunk_size, executor=executor, workers=workers,
-                target=target, progress=progress, loader=loader, dtype=dtype, overwrite=overwrite,
-                retries=retries, on_chunk=on_chunk)
+                target=target, progress=progress, loader=loader, dtype=dtype, reader=reader,
+                overwrite=overwrite, retries=retries, on_chunk=on_chunk)
 
 
 explain_dataset.__doc__ += _COMMON_DOC
