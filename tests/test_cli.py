@@ -165,7 +165,8 @@ def test_demo_without_models(tmp_path):
     (["explain", "net.npz", "missing.png"], 1, "cannot read input missing.png: no such file"),
     (["explain", "missing.npz", "cross.png"], 1, "cannot read model missing.npz: no such file"),
     (["explain", "net.npz", "bad.png"], 1, "cannot read image bad.png"),
-    (["explain", "net.npz", "big.png"], 1, "input big.png (one sample of shape (1, 32, 32)) does not fit the model"),
+    (["explain", "net.npz", "big.png"], 1,
+     "input big.png (one sample of shape (1, 32, 32)) does not fit the model"),
     (["explain", "net.npz", "cross.png", "--rules", "lrp-42"], 2, "argument --rules: invalid choice: 'lrp-42'"),
     (["compare", "net.npz", "cross.png", "--methods", "dtd,lrp-42"], 2, "unknown method lrp-42"),
     (["explain", "net.npz", "cross.png", "--target", "3"], 1, "target out of range: the network has 3 outputs"),
@@ -272,7 +273,8 @@ def test_explain_an_onnx_model(tmp_path):
     nodes = [helper.make_node("Conv", ["x", "W1", "b1"], ["c"], pads=[1, 1, 1, 1]),
              helper.make_node("Relu", ["c"], ["r"]), helper.make_node("Flatten", ["r"], ["f"]),
              helper.make_node("Gemm", ["f", "W2", "b2"], ["y"], transB=1)]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 16, 16])],
+    graph = helper.make_graph(nodes, "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 16, 16])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
                               [numpy_helper.from_array(a.astype(np.float32), n) for n, a in arrays.items()])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
@@ -290,3 +292,33 @@ def test_explain_an_onnx_model(tmp_path):
     np.testing.assert_array_equal(R, net.explain(x.astype(np.float32), dtd.rules.Epsilon(0.0)))
     shown = [float(line.split()[2]) for line in r.stdout.splitlines()[1:4]]
     np.testing.assert_allclose(shown, ref.max(axis=1), rtol=1e-4)   # printed with 5 digits
+
+
+def test_dataset_runs_through_dtd_batch(work):
+    from dtd.batch import load_results
+    # evaluate a .npy data set in this process (--workers 0): the means equal evaluate_method's
+    r = run("evaluate", "net.npz", "--dataset", "x.npy", "--results", "res", "--workers", "0", "--box", "0", "1",
+            "--region", "4", "--n-noise", "1", "--no-progress", cwd=work)
+    assert r.returncode == 0, r.stderr
+    ev = evaluate_method(make_demo_network(), make_demo_inputs(), "dtd", box=(0.0, 1.0),
+                         continuity_options=dict(n_noise=1), flipping_options=dict(region=4))
+    summary = read_csv(work / "res" / "summary.csv")
+    assert [s["method"] for s in summary] == ["dtd"]
+    for k in ("f_c", "conservation_error", "continuity", "auc_most", "aopc_random"):
+        assert float(summary[0][k]) == pytest.approx(ev.summary()[k], rel=1e-12), k
+    # explain a folder of images, read with this command's preprocessing; the box follows from it
+    (work / "imgs").mkdir()
+    (work / "cross.png").rename(work / "imgs" / "cross.png")
+    r = run("explain", "net.npz", "--dataset", "imgs", "--results", "res2", "--workers", "0",
+            "--mean", "0.5", "--std", "0.5", cwd=work)
+    assert r.returncode == 0, r.stderr
+    x = (make_demo_inputs()[:1] - 0.5) / 0.5
+    np.testing.assert_allclose(load_results(work / "res2"),
+                               make_demo_network().explain(x, composites.DTD(low=-1.0, high=1.0)),
+                               rtol=1e-12, atol=1e-15)
+    r = run("explain", "net.npz", "x.npy", "--dataset", "imgs", "--results", "r3", cwd=work)
+    assert r.returncode == 2 and "give INPUT... or --dataset PATH, not both" in r.stderr
+    r = run("evaluate", "net.npz", cwd=work)
+    assert r.returncode == 2 and "give at least one INPUT (or --dataset PATH)" in r.stderr
+    r = run("compare", "net.npz", cwd=work)
+    assert r.returncode == 2 and "give at least one INPUT\n" in r.stderr

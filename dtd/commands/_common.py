@@ -34,7 +34,8 @@ import numpy as np
 
 __all__ = ["load_model", "load_inputs", "Input", "ImageModel", "Outputs", "add_input_arguments",
            "add_method_arguments", "add_selectivity_arguments", "rule_param", "stack_inputs",
-           "method_options", "make_method", "flipping_options", "continuity_options"]
+           "method_options", "make_method", "flipping_options", "continuity_options", "read_image",
+           "image_box", "dataset_inputs", "dataset_or_inputs"]
 
 
 # ---------------------------------------------------------------- model
@@ -153,33 +154,64 @@ def _per_channel(values, C, flag):
     if len(v) not in (1, C):
         raise ValueError(f"--{flag} needs 1 or {C} values for {C}-channel images, got {len(v)}")
     if flag == "std" and not (v > 0).all():
-        raise ValueError(f"--std must be > 0, got {values}")
+        raise ValueError(f"--std must be > 0, got {list(values)}")
     return np.broadcast_to(v, (C,))[:, None, None]
+
+
+_GRAY_MODES = ("1", "L", "I", "I;16", "F")
+
+
+def read_image(path, channels=None, size=None, scale=1 / 255, mean=(), std=()):
+    """One image, preprocessed as in the module docstring: ndarray (C, H, W), float64.
+
+    ``channels`` 1 or 3 (None: gray images stay gray, others become RGB); ``size``
+    (H, W) or None. A module-level function, so that ``--dataset`` workers can
+    use it (``.npy`` files there are returned as they are, one sample each).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if str(path).lower().endswith(".npy"):
+        return np.load(path, allow_pickle=False)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            C = channels or (1 if im.mode in _GRAY_MODES else 3)
+            im = im.convert("L" if C == 1 else "RGB")
+            if size:
+                im = im.resize((size[1], size[0]), Image.BILINEAR)
+            p = np.asarray(im, dtype=np.float64)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise ValueError(f"cannot read image {path}: {e}") from None
+    p = p[None] if p.ndim == 2 else np.moveaxis(p, -1, 0)
+    return (p * scale - _per_channel(mean, C, "mean")) / _per_channel(std, C, "std")
+
+
+def image_box(C, scale=1 / 255, mean=(), std=()):
+    """The range of :func:`read_image`'s values: ``((0 - mean) / std, (255 scale - mean) / std)``,
+    as floats if equal on every channel, else as arrays (C, 1, 1)."""
+    mean, std = _per_channel(mean, C, "mean"), _per_channel(std, C, "std")
+    low, high = (0.0 - mean) / std, (255.0 * scale - mean) / std
+    if np.ptp(low) == 0 and np.ptp(high) == 0:
+        return float(low.flat[0]), float(high.flat[0])
+    return low, high
+
+
+def _preprocessing(args):
+    return dict(size=tuple(args.size) if args.size else None, scale=args.scale, mean=tuple(args.mean or ()),
+                std=tuple(args.std or ()))
 
 
 def _read_image(path, net, args):
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            im.load()
-            size = im.size
-            C = _channels_for(net, (size[1], size[0]) if not args.size else tuple(args.size), args)
-            im = im.convert("L" if C == 1 else "RGB")
-            if args.size:
-                im = im.resize((args.size[1], args.size[0]), Image.BILINEAR)
-            p = np.asarray(im, dtype=np.float64)
+        with Image.open(path) as im:                # the header only: the size, for the channel choice
+            w, h = im.size
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise ValueError(f"cannot read image {path}: {e}") from None
-    p = p[None] if p.ndim == 2 else np.moveaxis(p, -1, 0)
-    mean, std = _per_channel(args.mean, C, "mean"), _per_channel(args.std, C, "std")
-    x = (p * args.scale - mean) / std
-    low, high = (0.0 - mean) / std, (255.0 * args.scale - mean) / std
-    if np.ptp(low) == 0 and np.ptp(high) == 0:
-        box = (float(low.flat[0]), float(high.flat[0]))
-    else:
-        box = (low, high)
-    return x, box
+    C = _channels_for(net, tuple(args.size) if args.size else (h, w), args)
+    x = read_image(path, C, **_preprocessing(args))
+    return x, image_box(C, args.scale, args.mean, args.std)
 
 
 def _is_single(a, net):
@@ -247,6 +279,44 @@ def _same_box(a, b):
     return all(np.array_equal(u, v) for u, v in zip(a, b))
 
 
+def dataset_inputs(args, net):
+    """For ``--dataset``: ``(reader, box, sample_shape)``.
+
+    A folder or glob of files is read with :func:`read_image` and this command's
+    preprocessing flags (the channel count from the model's first Conv2d, or the
+    flags); the box is then that of the preprocessing if the files are images. A
+    ``.npy`` data set is used as it is (no box unless ``--box``).
+    """
+    import functools
+    import os
+
+    from ..batch.inputs import open_inputs
+
+    reader, box = None, None
+    if not os.path.isfile(args.dataset):
+        ndim, size = model_input(net)
+        C = 1 if args.grayscale else 3 if args.rgb else (size if ndim == 4 and size in (1, 3) else None)
+        reader = functools.partial(read_image, channels=C, **_preprocessing(args))
+    src = open_inputs(args.dataset, reader=reader)
+    shape = tuple(src.sample_shape)
+    files = getattr(src, "files", [])
+    if reader is not None and files and not files[0].lower().endswith(".npy") and len(shape) == 3:
+        box = image_box(shape[0], args.scale, args.mean, args.std)
+    return reader, box, shape
+
+
+def dataset_or_inputs(args):
+    """Usage check: ``INPUT...`` or ``--dataset``, not both and not neither (exit 2)."""
+    from ..batch import cli as batch_cli
+    wants = batch_cli.wants_dataset(args)
+    if wants and args.inputs:
+        args._parser.error("give INPUT... or --dataset PATH, not both")
+    if not wants and not args.inputs:
+        alternative = " (or --dataset PATH)" if hasattr(args, "dataset") else ""
+        args._parser.error(f"give at least one INPUT{alternative}")
+    return wants
+
+
 # ---------------------------------------------------------------- outputs
 
 class Outputs:
@@ -265,7 +335,8 @@ class Outputs:
         for n in names:
             p = (self.folder / n).resolve()
             if p in self.protected:
-                raise FileExistsError(f"refusing to overwrite the input file {self.folder / n}; choose another --out")
+                raise FileExistsError(f"refusing to overwrite the input file {self.folder / n}; "
+                                      "choose another --out")
             if p in seen:
                 raise ValueError(f"two outputs would be named {self.folder / n}; rename an input")
             seen.add(p)
@@ -346,11 +417,12 @@ def _finite(text):
     return v
 
 
-def add_input_arguments(p, out_default):
-    """MODEL, INPUT..., --target, --out and the image preprocessing flags."""
+def add_input_arguments(p, out_default, dataset=False):
+    """MODEL, INPUT..., --target, --out and the image preprocessing flags (and ``--dataset`` ... if asked)."""
+    p.set_defaults(_parser=p)
     p.add_argument("model", metavar="MODEL", help="model file: dtd .npz, ONNX or LRP Toolbox text "
                    "(recognised by content, with dtd.io.load_any)")
-    p.add_argument("inputs", metavar="INPUT", nargs="+", help="images (PNG, JPEG, ...) or .npy/.npz arrays")
+    p.add_argument("inputs", metavar="INPUT", nargs="*", help="images (PNG, JPEG, ...) or .npy/.npz arrays")
     p.add_argument("--target", type=_nonneg_int, default=None, metavar="C",
                    help="explain output C (default: each input's largest output)")
     p.add_argument("--out", default=out_default, metavar="DIR", help=f"output folder (default: {out_default})")
@@ -364,6 +436,9 @@ def add_input_arguments(p, out_default):
     g.add_argument("--mean", type=_finite, nargs="+", default=None, help="per channel (default 0)")
     g.add_argument("--std", type=_finite, nargs="+", default=None, help="per channel (default 1)")
     g.add_argument("--npz-key", default=None, metavar="NAME", help="the array to read from .npz inputs")
+    if dataset:
+        from ..batch import cli as batch_cli
+        batch_cli.add_dataset_arguments(p)
 
 
 def add_method_arguments(p, single=True):
@@ -423,9 +498,9 @@ def make_method(model, name, box, params):
         raise
 
 
-def flipping_options(args, x):
-    """Keyword arguments of :func:`dtd.evaluate.pixel_flipping` from the command line."""
-    H, W = (x.shape[-2:] if x.ndim >= 3 else (1, x.shape[-1]))
+def flipping_options(args, shape):
+    """Keyword arguments of :func:`dtd.evaluate.pixel_flipping` from the command line (``shape``: one sample's)."""
+    H, W = (shape[-2:] if len(shape) >= 2 else (1, shape[-1]))
     n_regions = -(-H // args.region) * -(-W // args.region)
     per_step = args.per_step or max(1, -(-n_regions // 100))
     steps = args.steps

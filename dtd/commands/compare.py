@@ -59,8 +59,10 @@ def add_parser(sub):
 def run(args):
     from ..evaluate.compare import compare
     from ..evaluate.table import to_csv, to_markdown
-    from ._common import (Outputs, continuity_options, fit_model, flipping_options, load_inputs, load_model,
-                          stack_inputs)
+    from ._common import (Outputs, continuity_options, dataset_or_inputs, fit_model, flipping_options,
+                          load_inputs, load_model, stack_inputs)
+
+    dataset_or_inputs(args)
 
     params = {}
     for name, (k, v) in args.rule_param:
@@ -78,7 +80,8 @@ def run(args):
         box = tuple(args.box)
     model = fit_model(net, x, "the inputs")
     res = compare(model, x, args.methods, args.target, box=box, params=params,
-                  continuity_options=continuity_options(args), flipping_options=flipping_options(args, x),
+                  continuity_options=continuity_options(args),
+                  flipping_options=flipping_options(args, x.shape[1:]),
                   progress=False if args.no_progress else None)
     rows = res.rows()
     for row in rows:

@@ -10,7 +10,9 @@ Writes to the output folder:
 - ``pixel_flipping.csv``: those mean curves (columns step, removed, fraction, most, least, random).
 
 The input preprocessing is described in :mod:`dtd.commands._common`; the checks
-in :mod:`dtd.evaluate`.
+in :mod:`dtd.evaluate`. With ``--dataset PATH --results DIR`` (instead of
+``INPUT...``) the inputs are checked in chunks on local processes or a Dask
+cluster, and the means go to ``DIR/summary.csv`` and ``DIR/summary.md`` (:mod:`dtd.batch.cli`).
 """
 __all__ = ["add_parser", "run"]
 
@@ -21,7 +23,7 @@ def add_parser(sub):
     from ._common import add_input_arguments, add_method_arguments, add_selectivity_arguments
     p = sub.add_parser("evaluate", help="check an explanation: conservation, positivity, continuity, "
                        "pixel flipping", description=__doc__.split("\n\n")[0].replace("``", ""))
-    add_input_arguments(p, "dtd-evaluate")
+    add_input_arguments(p, "dtd-evaluate", dataset=True)
     add_method_arguments(p)
     add_selectivity_arguments(p)
     return p
@@ -42,9 +44,17 @@ def run(args):
     from ..evaluate.compare import evaluate_method
     from ..evaluate.figures import curve_plot
     from ..evaluate.table import to_csv, to_markdown
-    from ._common import (Outputs, continuity_options, fit_model, flipping_options, load_inputs, load_model,
-                          method_options, stack_inputs)
+    from ._common import (Outputs, continuity_options, dataset_inputs, dataset_or_inputs, fit_model,
+                          flipping_options, load_inputs, load_model, method_options, stack_inputs)
 
+    if dataset_or_inputs(args):                     # many inputs, in chunks (dtd.batch)
+        from ..batch import cli as batch_cli
+        reader, box, shape = dataset_inputs(args, load_model(args.model))
+        params, box = method_options(args, box)
+        return batch_cli.run_evaluate(args, args.model, [args.rules], box=box, params={args.rules: params},
+                                      continuity_options=continuity_options(args),
+                                      flipping_options=flipping_options(args, shape), target=args.target,
+                                      reader=reader)
     net = load_model(args.model)
     inputs = load_inputs(args.inputs, net, args)
     out = Outputs(args.out, [args.model, *args.inputs])
@@ -53,7 +63,8 @@ def run(args):
     model = fit_model(net, x, "the inputs")
     params, box = method_options(args, box)
     ev = evaluate_method(model, x, args.rules, args.target, box=box, params=params,
-                         continuity_options=continuity_options(args), flipping_options=flipping_options(args, x),
+                         continuity_options=continuity_options(args),
+                         flipping_options=flipping_options(args, x.shape[1:]),
                          progress=False if args.no_progress else None)
     rows = ev.rows()
     for row, name in zip(rows, names):

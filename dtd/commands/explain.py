@@ -4,7 +4,9 @@ For every input file ``NAME.ext`` the output folder gets ``NAME_relevance.npy``
 (shaped like the input: ``(C, H, W)`` for an image, the array's own shape for
 ``.npy``/``.npz``) and one heatmap per sample, ``NAME_heatmap.png`` (or
 ``NAME_<i>_heatmap.png`` for a batch), channels summed (see :mod:`dtd.render`).
-The input preprocessing is described in :mod:`dtd.commands._common`.
+The input preprocessing is described in :mod:`dtd.commands._common`. With
+``--dataset PATH --results DIR`` (instead of ``INPUT...``) the inputs are explained
+in chunks on local processes or a Dask cluster (:mod:`dtd.batch.cli`).
 """
 import argparse
 
@@ -33,7 +35,7 @@ def add_parser(sub):
     from ._common import add_input_arguments, add_method_arguments
     p = sub.add_parser("explain", help="explain a model's output on inputs; write relevance and heatmaps",
                        description=__doc__.split("\n\n")[0].replace("``", ""))
-    add_input_arguments(p, "dtd-explain")
+    add_input_arguments(p, "dtd-explain", dataset=True)
     add_method_arguments(p)
     add_heatmap_arguments(p)
     return p
@@ -52,8 +54,15 @@ def heatmaps(R, args):
 def run(args):
     from ..evaluate import conservation, positivity
     from ..evaluate._checks import target_output
-    from ._common import Outputs, fit_model, load_inputs, load_model, make_method, method_options
+    from ._common import (Outputs, dataset_inputs, dataset_or_inputs, fit_model, load_inputs, load_model,
+                          make_method, method_options)
 
+    if dataset_or_inputs(args):                     # many inputs, in chunks (dtd.batch)
+        from ..batch import cli as batch_cli
+        reader, box, _ = dataset_inputs(args, load_model(args.model))
+        params, box = method_options(args, box)
+        return batch_cli.run_explain(args, args.model, args.rules, params, box=box, target=args.target,
+                                     reader=reader)
     net = load_model(args.model)
     inputs = load_inputs(args.inputs, net, args)
     out = Outputs(args.out, [args.model, *args.inputs])
