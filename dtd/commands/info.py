@@ -1,0 +1,48 @@
+"""``dtd info MODEL``: the layers of a model, their output shapes and parameter counts."""
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub):
+    p = sub.add_parser("info", help="list the layers of a model (dtd .npz, ONNX or LRP Toolbox text), "
+                                    "their output shapes and parameter counts")
+    p.add_argument("model", metavar="MODEL", help="model file (format recognised by content)")
+    p.add_argument("--input-shape", type=int, nargs="+", metavar="D",
+                   help="shape of one input without the batch axis, e.g. 3 224 224 (default: what the model "
+                        "records, or the input size of a first Dense layer)")
+    return p
+
+
+def run(args):
+    from ..graph import Graph
+    from ..io import load_any
+    from ..io.detect import FORMATS
+    from ._model_info import describe, first_channels, guess_input_shape
+
+    shape = (1,) + tuple(args.input_shape) if args.input_shape else None
+    net = load_any(args.model, input_shape=shape)
+    if shape is None:
+        shape = guess_input_shape(net)
+    try:
+        rows = describe(net, shape)
+    except ValueError as e:
+        raise ValueError(f"input shape {shape[1:]} does not fit the model: {e}") from None
+    kind = "Graph" if isinstance(net, Graph) else "Sequential"
+    print(f"model {args.model}: {FORMATS[net.model_format]}, {kind} with {len(net.layers)} layers"
+          + (f" and {len(net.nodes) - len(net.layers)} merge nodes" if isinstance(net, Graph) else ""))
+    if shape is not None:
+        print(f"input shape (one sample): {tuple(shape[1:])}")
+    else:
+        c = first_channels(net)
+        print("input shape unknown" + (f" (the first convolution takes {c} channels)" if c else "")
+              + ": pass --input-shape to see output shapes")
+    w = max(len(r[0]) for r in rows)
+    graph = isinstance(net, Graph)
+    for name, op, inputs, out, n in rows:
+        src = f"  <- {inputs}" if graph else ""
+        print(f"  {name:<{w}}  {op}{src}" + (f"  -> {out[1:]}" if out is not None else "")
+              + (f"  [{n} parameters]" if n else ""))
+    total = sum(r[4] for r in rows)
+    print(f"parameters: {total}")
+    for note in getattr(net, "import_notes", []):
+        print(f"note: {note}")
+    return 0
