@@ -11,9 +11,10 @@ class WinnerTakeAll(Rule):
 
     .. math:: R_i = \sum_j \frac{1[x_i = \max_{window(j)} x]}{\#\{\text{maxima of window } j\}} R_j
 
-    The default for :class:`dtd.layers.MaxPool2d` (it is also what the
-    gradient of max pooling does, as in Zennit and the LRP Toolbox, except
-    that they send a tie wholly to one entry).
+    The default for :class:`dtd.layers.MaxPool2d`, and the LRP Toolbox's max
+    pooling (which also shares ties equally).  Zennit and Captum follow
+    PyTorch's max-pooling gradient, which sends a tie wholly to the first
+    maximum: ``ties="first"``.
 
     Parameters
     ----------
