@@ -69,7 +69,8 @@ def _case_entry(case):
         layers.append({"type": type(layer).__name__, "rule": rule_spec(rule), **conventions(rule)})
     return {"name": case.name, "file": file_name(case.name), "network": case.network.about,
             "tags": case.tags, "composite": case.composite, "batch": int(case.network.x.shape[0]),
-            "target": case.network.target.tolist(), "layers": layers}
+            "target": case.network.target.tolist(), "start_relevance": "f_c(x) at the target, 0 elsewhere",
+            "layers": layers}
 
 
 def export(directory, selected=None):
