@@ -15,9 +15,7 @@ from dtd.layers import AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d, ReLU
 
 
 def import_torch():
-    torch = pytest.importorskip("torch")
-    torch.set_default_dtype(torch.float64)
-    return torch
+    return pytest.importorskip("torch")
 
 
 def _stub_torchvision():
