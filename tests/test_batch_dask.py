@@ -109,3 +109,13 @@ def test_worker_killed_from_outside(tmp_path, client, net, x):
     assert len(logged_keys(log)) > 6             # the victim's chunk (and any result it held) was redone
     client.wait_for_workers(2)
     assert victim not in pids(client)
+
+
+def test_error_in_a_task_names_the_chunk(tmp_path, client, x):
+    from dtd.batch import ChunkError
+
+    bad = x.copy()
+    bad[13, 0, 0, 0] = np.inf
+    with pytest.raises(ChunkError, match=r"chunk 3 \(inputs 12..15\): ValueError: .*NaN or Inf"):
+        explain_dataset(MODEL, bad, "dtd", tmp_path, rule_params=BOX, chunk_size=CS, executor=client,
+                        progress=False)
