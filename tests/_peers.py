@@ -73,10 +73,10 @@ def to_torch(net):
             mods, self.flatten_at = [], []
             for i, layer in enumerate(net.layers):
                 if isinstance(layer, Dense):
-                    m = torch.nn.Linear(layer.weight.shape[1], layer.weight.shape[0])
+                    m = torch.nn.Linear(layer.weight.shape[1], layer.weight.shape[0], dtype=torch.float64)
                 elif isinstance(layer, Conv2d):
                     m = torch.nn.Conv2d(layer.weight.shape[1], layer.weight.shape[0], tuple(layer.weight.shape[2:]),
-                                        stride=layer.stride, padding=layer.padding)
+                                        stride=layer.stride, padding=layer.padding, dtype=torch.float64)
                 elif isinstance(layer, ReLU):
                     m = torch.nn.ReLU()
                 elif isinstance(layer, MaxPool2d):
@@ -88,7 +88,7 @@ def to_torch(net):
                     continue
                 else:
                     raise TypeError(type(layer).__name__)
-                if isinstance(layer, (Dense, Conv2d)):
+                if isinstance(layer, (Dense, Conv2d)):      # float64 parameters: the copies are exact
                     with torch.no_grad():
                         m.weight.copy_(torch.from_numpy(layer.weight))
                         m.bias.copy_(torch.from_numpy(layer.bias))

@@ -4,10 +4,10 @@ For seeded random networks (conv/pool/dense with ReLU, with and without
 biases, inputs >= 0 and signed): ``EpsilonRule``, ``GammaRule`` and
 ``Alpha1_Beta0_Rule`` (the latter on inputs >= 0: Captum's result on signed
 inputs is not alpha-beta, see the xfail below), with the relative difference
-``max|a - b| / max|b|`` at most 1e-6 as the issue asks.  Measured: ~1e-15
-without max pooling; ~1e-9 with it, because Captum's max pooling runs its
-``EpsilonRule`` (stabiliser 1e-9), which scales the winner's relevance by
-``x_max / (x_max + 1e-9)``.
+``max|a - b| / max|b|`` at most 1e-6 as the issue asks (1e-9 on the nets without
+max pooling).  Measured: ~1e-15 without max pooling; up to ~2e-8 with it,
+because Captum's max pooling runs its ``EpsilonRule`` (stabiliser 1e-9),
+which scales the winner's relevance by ``x_max / (x_max + 1e-9)``.
 
 Skipped when torch or captum is missing.
 """
@@ -24,7 +24,8 @@ from _peers import import_captum, random_input, random_net, rel_diff, to_torch
 torch, captum_attr = import_captum()
 from captum.attr._utils.lrp_rules import Alpha1_Beta0_Rule, EpsilonRule, GammaRule  # noqa: E402
 
-TOL = 1e-6
+TOL = 1e-6               # the issue's bound; nets with max pooling differ by Captum's max-pool stabiliser (~1e-8)
+TOL_NO_MAXPOOL = 1e-9    # without max pooling only rounding differs (~1e-15 measured)
 
 RULES = {
     "EpsilonRule": (lambda: EpsilonRule(epsilon=0.01), dict(epsilon=0.01)),
@@ -43,6 +44,8 @@ def captum_relevance(net, x, target, make_rule):
     for m in tnet.modules():
         if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)):
             m.rule = make_rule()
+    with torch.no_grad():   # the same network (float64 weights copied exactly)
+        np.testing.assert_allclose(tnet(torch.from_numpy(x)).numpy(), net.forward(x), rtol=1e-12, atol=1e-12)
     xt = torch.from_numpy(x).requires_grad_(True)
     R = captum_attr.LRP(tnet).attribute(xt, target=torch.from_numpy(target))
     return R.detach().numpy()
@@ -65,7 +68,7 @@ def test_rule_agrees(name, kind, bias, signed):
     make, args = RULES[name]
     ref = captum_relevance(net, x, target, make)
     ours = net.explain(x, captum_map(rule_name, **args), target=target)
-    assert rel_diff(ours, ref) <= TOL
+    assert rel_diff(ours, ref) <= (TOL if kind == "conv" else TOL_NO_MAXPOOL)
 
 
 def test_gamma_bias_is_not_boosted():
