@@ -211,6 +211,10 @@ def test_one_writer_per_directory(tmp_path):
         with pytest.raises(RuntimeError, match="being written by another run"):
             Store(tmp_path, spec)
     Store(tmp_path, spec).close()  # released
+    with pytest.raises(ValueError, match="differs in: n") as refused:
+        Store(tmp_path, {**spec, "n": 2})
+    Store(tmp_path, spec).close()  # a refused run released the lock too (its traceback is still alive)
+    assert refused.value is not None
 
 
 def test_readers(tmp_path, net, x):

@@ -1,9 +1,10 @@
 """Running chunks on an executor: in this process, a local process pool, or a Dask cluster.
 
-Each runner takes a list of *tasks* ``(chunk, args)`` (``args`` for
-:func:`dtd.batch.jobs.run_chunk` after the model) and yields ``(chunk, result)``
-as chunks complete, in any order.  At most ``window`` chunks are in flight at a
-time (inputs held in memory are bounded).
+Each runner takes the chunks to compute and ``make_args(chunk)``, which gives
+the arguments of :func:`dtd.batch.jobs.run_chunk` after the model (called when
+the chunk is submitted), and yields ``(chunk, result)`` as chunks complete, in
+any order.  At most ``window`` chunks are in flight at a time, so the inputs
+held in memory are bounded.
 
 A worker process that dies (killed, out of memory, ``os._exit``) loses only the
 chunks it was running: they are computed again, up to ``retries`` times each,
@@ -32,18 +33,18 @@ def _fail(chunk, bounds, e):
     return ChunkError(f"chunk {chunk} (inputs {a}..{b - 1}): {type(e).__name__}: {e}")
 
 
-def run_serial(job, model, tasks, bounds):
+def run_serial(job, model, chunks, make_args, bounds):
     """Every chunk in this process, in order (the reference path)."""
-    for chunk, args in tasks:
+    for chunk in chunks:
         try:
-            result = run_chunk(job, model, *args)
+            result = run_chunk(job, model, *make_args(chunk))
         except Exception as e:
             raise _fail(chunk, bounds, e) from e
         yield chunk, result
 
 
-def run_local(job, model_ref, tasks, bounds, workers=2, window=None, retries=3, mp_context="spawn",
-              blas_threads=1):
+def run_local(job, model_ref, chunks, make_args, bounds, workers=2, window=None, retries=3,
+              mp_context="spawn", blas_threads=1):
     """Chunks on a :class:`concurrent.futures.ProcessPoolExecutor` of ``workers`` processes.
 
     Each worker loads the model once in its initializer (``model_ref``, a
@@ -58,7 +59,7 @@ def run_local(job, model_ref, tasks, bounds, workers=2, window=None, retries=3, 
     """
     ctx = multiprocessing.get_context(mp_context)
     window = window or 2 * workers
-    pending = deque(tasks)
+    pending = deque(chunks)
     suspects = deque()  # in flight when a pool broke: rerun alone
     attempts = {}
     while pending or suspects:
@@ -66,9 +67,9 @@ def run_local(job, model_ref, tasks, bounds, workers=2, window=None, retries=3, 
                                       initargs=(model_ref, blas_threads))
         try:
             if suspects:
-                chunk, args = suspects[0]
+                chunk = suspects[0]
                 try:
-                    result = pool.submit(run_chunk, job, model_ref, *args).result()
+                    result = pool.submit(run_chunk, job, model_ref, *make_args(chunk)).result()
                 except cf.process.BrokenProcessPool:
                     _blame(chunk, attempts, retries, bounds)
                     continue
@@ -82,7 +83,7 @@ def run_local(job, model_ref, tasks, bounds, workers=2, window=None, retries=3, 
             while (pending or inflight) and not broken:
                 while pending and len(inflight) < window:
                     try:
-                        f = pool.submit(run_chunk, job, model_ref, *pending[0][1])
+                        f = pool.submit(run_chunk, job, model_ref, *make_args(pending[0]))
                     except cf.process.BrokenProcessPool:  # broke since the last wait
                         broken = True
                         break
@@ -97,14 +98,14 @@ def run_local(job, model_ref, tasks, bounds, workers=2, window=None, retries=3, 
                         broken = True
                         continue
                     except Exception as e:
-                        raise _fail(inflight[f][0], bounds, e) from e
-                    yield inflight.pop(f)[0], result
+                        raise _fail(inflight[f], bounds, e) from e
+                    yield inflight.pop(f), result
             # a broken pool fails every chunk it still held: keep what finished, suspect the rest
-            for f, task in inflight.items():
+            for f, chunk in inflight.items():
                 if f.done() and not f.cancelled() and f.exception() is None:
-                    yield task[0], f.result()
+                    yield chunk, f.result()
                 else:
-                    suspects.append(task)
+                    suspects.append(chunk)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -117,13 +118,13 @@ def _blame(chunk, attempts, retries, bounds):
                          "computing it alone; giving up (out of memory? a crash in the model or its loader?)")
 
 
-def _retry(chunk, args, pending, attempts, retries, bounds):
+def _retry(chunk, pending, attempts, retries, bounds):
     attempts[chunk] = attempts.get(chunk, 0) + 1
     if attempts[chunk] > retries:
         a, b = bounds[chunk]
         raise WorkerLost(f"chunk {chunk} (inputs {a}..{b - 1}): Dask gave up on it {attempts[chunk]} times "
                          "(KilledWorker: its workers died); out of memory? a crash in the model?")
-    pending.appendleft((chunk, args))
+    pending.appendleft(chunk)
 
 
 def dask_client(executor):
@@ -140,7 +141,7 @@ def dask_client(executor):
                     f"got {type(executor).__name__}")
 
 
-def run_dask(job, model, tasks, bounds, client, window=None, retries=3, token="dtd"):
+def run_dask(job, model, chunks, make_args, bounds, client, window=None, retries=3, token="dtd"):
     """Chunks as tasks of a Dask cluster.
 
     ``model`` is a :class:`~dtd.batch.jobs.ModelRef` (loaded once per worker
@@ -155,27 +156,27 @@ def run_dask(job, model, tasks, bounds, client, window=None, retries=3, token="d
     if window is None:
         nthreads = sum(client.nthreads().values()) or 1
         window = 2 * nthreads
-    pending = deque(tasks)
+    pending = deque(chunks)
     attempts = {}
     inflight = {}
     seq = 0
 
     def submit():
         nonlocal seq
-        chunk, args = pending.popleft()
+        chunk = pending.popleft()
         seq += 1
-        f = client.submit(run_chunk, job, model, *args, key=f"{token}-chunk{chunk}-{seq}", pure=False)
-        inflight[f.key] = (f, chunk, args)
+        f = client.submit(run_chunk, job, model, *make_args(chunk), key=f"{token}-chunk{chunk}-{seq}", pure=False)
+        inflight[f.key] = (f, chunk)
         return f
 
     ac = as_completed([submit() for _ in range(min(window, len(pending)))])
     try:
         for f in ac:
-            _, chunk, args = inflight.pop(f.key)
+            _, chunk = inflight.pop(f.key)
             try:
                 result = f.result()
             except KilledWorker:
-                _retry(chunk, args, pending, attempts, retries, bounds)
+                _retry(chunk, pending, attempts, retries, bounds)
             except Exception as e:
                 raise _fail(chunk, bounds, e) from e
             else:
@@ -186,4 +187,4 @@ def run_dask(job, model, tasks, bounds, client, window=None, retries=3, token="d
                 ac.add(submit())
     finally:
         if inflight:
-            client.cancel([f for f, _, _ in inflight.values()])
+            client.cancel([f for f, _ in inflight.values()])

@@ -16,6 +16,7 @@ The model reaches a worker process once:
   copy.
 """
 import hashlib
+import json
 import os
 import threading
 
@@ -48,7 +49,6 @@ def model_fingerprint(model):
     if isinstance(model, (str, os.PathLike)):
         return _file_sha256(model)
     from ..io.native import architecture
-    import json
 
     arrays = {}
     arch = architecture(model, arrays)

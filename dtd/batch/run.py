@@ -99,22 +99,21 @@ def _run(job, model, inputs, out_dir, *, chunk_size, executor, workers, target, 
         todo = store.todo()
         n_chunks = len(bounds)
 
-        def task(i):
+        def make_args(i):  # called as chunk i is submitted: only the chunks in flight are in memory
             a, b = bounds[i]
             t = tgt[a:b] if isinstance(tgt, np.ndarray) else tgt
-            return i, (source.payload(a, b), a, b, t)
+            return source.payload(a, b), a, b, t
 
-        tasks = (task(i) for i in todo)
         client, close = None, False
         if kind == "serial":
-            results = run_serial(job, loaded, tasks, bounds)
+            results = run_serial(job, loaded, todo, make_args, bounds)
         elif kind == "processes":
             if ref is None:  # a network object: saved once into out_dir, loaded by each worker
                 from ..io import save
                 path = os.path.join(store.dir, "model.npz")
                 save(loaded, path)
                 ref = ModelRef(path, _load_native)
-            results = run_local(job, ref, list(tasks), bounds, workers=workers or os.cpu_count() or 1,
+            results = run_local(job, ref, todo, make_args, bounds, workers=workers or os.cpu_count() or 1,
                                 retries=retries)
         else:
             client, close = dask_client(executor)
@@ -124,7 +123,7 @@ def _run(job, model, inputs, out_dir, *, chunk_size, executor, workers, target, 
                     [remote] = client.scatter([loaded], broadcast=True)
                 else:
                     remote = ref
-                results = run_dask(job, remote, list(tasks), bounds, client, retries=retries,
+                results = run_dask(job, remote, todo, make_args, bounds, client, retries=retries,
                                    token=f"dtd-{job.kind}-{spec['model']['sha256'][:8]}")
             with tqdm(total=n_chunks, initial=n_chunks - len(todo), unit="chunk", desc=f"dtd {job.kind}",
                       disable=not progress) as bar:

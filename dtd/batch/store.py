@@ -138,6 +138,13 @@ class Store:
         self.fsync = fsync
         self.dir.mkdir(parents=True, exist_ok=True)
         self._lock = self._acquire_lock()
+        try:
+            self._open(spec, order, overwrite)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, spec, order, overwrite):
         spec = json.loads(json.dumps({"format": FORMAT, **spec}))  # plain JSON types, as read back
         self.spec = spec
         self.done = {}
