@@ -5,7 +5,7 @@
 >>> net.explain(np.array([[1.0, 1.0]]), dtd.rules.ZPlus()).tolist()
 [[1.0, 2.0]]
 """
-from . import composites, layers, rules
+from . import composites, evaluate, layers, render, rules
 from .explainers import gradient_x_input, sensitivity
 from .graph import Graph
 from .io import ModelFileError, load, save
@@ -13,5 +13,5 @@ from .network import Sequential
 
 __version__ = "0.1.0"
 
-__all__ = ["layers", "rules", "composites", "Sequential", "Graph", "sensitivity", "gradient_x_input",
+__all__ = ["layers", "rules", "composites", "evaluate", "render", "Sequential", "Graph", "sensitivity", "gradient_x_input",
            "save", "load", "ModelFileError", "__version__"]
