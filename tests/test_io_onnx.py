@@ -359,6 +359,20 @@ def test_input_standardisation_lppool_tanh(tmp_path):
     check_forward(net, model, images((1, 3, 6, 6)), "standardise-lppool")
 
 
+def test_auto_pad_and_ceil_mode_pooling(tmp_path):
+    b = Builder(9)
+    t = b.op("Conv", ["x", b.weight(3, 2, 3, 3), b.bias(3)], auto_pad="SAME_UPPER")
+    t = b.op("MaxPool", [t], kernel_shape=[2, 2], strides=[2, 2], auto_pad="SAME_UPPER")      # 7 -> 4: pads (0, 1)
+    t = b.op("AveragePool", [t], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)
+    t = b.op("MaxPool", [t], kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1)
+    t = b.op("Flatten", [t])
+    model = b.model([1, 2, 7, 7], t)
+    net = import_model(model, tmp_path)
+    assert [type(l) for l in net.layers] == [Conv2d, PaddedMaxPool2d, PaddedAvgPool2d, PaddedMaxPool2d, Flatten]
+    assert net.layers[1].pads == (0, 0, 1, 1)
+    check_forward(net, model, images((1, 2, 7, 7), low=-1.0), "auto_pad-ceil_mode")
+
+
 # --------------------------------------------------------------- the light models in the onnx wheel
 LIGHT = ["light_bvlc_alexnet.onnx", "light_inception_v1.onnx", "light_zfnet512.onnx"]
 
@@ -492,7 +506,8 @@ def _single(tmp_path, op, inputs_fn, in_shape=(1, 2, 6, 6), **attrs):
 
 @pytest.mark.parametrize("op,inputs,attrs,message", [
     ("Conv", lambda b: ["x", b.weight(2, 2, 3, 3)], {"dilations": [2, 2]}, r"dilations \[2, 2\] are not supported"),
-    ("Conv", lambda b: ["x", b.weight(2, 2, 3, 3)], {"pads": [0, 0, 1, 1]}, "asymmetric pads .* not supported for Conv"),
+    ("Conv", lambda b: ["x", b.weight(2, 2, 3, 3)], {"pads": [0, 0, 1, 1]},
+     "asymmetric pads .* not supported for Conv"),
     ("Conv", lambda b: ["x", "x"], {}, r"the weight \('x'\) must be a constant"),
     ("Mul", lambda b: ["x", "x"], {}, "Mul of two data tensors is not supported"),
     ("Mul", lambda b: ["x", b.const(np.ones((6, 6)))], {}, r"not per-channel .* shape \(1, 2, 6, 6\)"),

@@ -175,7 +175,8 @@ def test_flatten_first_is_plain(tmp_path):
     ("SumPool 2 -2 1 1\n", r"line 1: malformed header 'SumPool 2 -2 1 1'"),
     ("Rect\nDropout 0.5\n", r"line 2: unknown layer 'Dropout' \(the LRP Toolbox format knows: Linear, "),
     ("Linear 1 1\nnan\n0\n", r"line 2: the weights of 'Linear 1 1': contains NaN or Inf"),
-    ("Linear 2 3\n1 2 3 4 5 6\n0 0 0\nLinear 4 1\n1 2 3 4\n0\n", r"layers do not fit together: line 4 \(Dense\) takes 4 channels/features but gets 3"),
+    ("Linear 2 3\n1 2 3 4 5 6\n0 0 0\nLinear 4 1\n1 2 3 4\n0\n",
+     r"layers do not fit together: line 4 \(Dense\) takes 4 channels/features but gets 3"),
     ("Linear 1 1\n1\n0\nSoftMax\nRect\n", r"line 5: layer 'Rect' after the SoftMax"),
     ("\n\n", "no layers"),
 ])

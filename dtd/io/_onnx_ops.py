@@ -9,10 +9,11 @@ import math
 
 import numpy as np
 
-from ..layers import (LRN, Affine, AvgPool2d, Conv2d, Dense, Flatten, GroupedConv2d, Identity, LpPool2d,
-                      MaxPool2d, PaddedAvgPool2d, PaddedMaxPool2d, ReLU, Tanh, Transpose)
+from ..layers import (LRN, AvgPool2d, Conv2d, Dense, Flatten, GroupedConv2d, Identity, LpPool2d, MaxPool2d,
+                      PaddedAvgPool2d, PaddedMaxPool2d, ReLU, Tanh, Transpose)
 from ..merge import Add, Concat
 from ._onnx_const import reshape_target
+from ._onnx_fold import affine, channel_vector, fold_affine_before
 
 __all__ = ["HANDLERS"]
 
@@ -35,71 +36,6 @@ def _new_layer(imp, node, cls, *args, **kwargs):
 
 def _opt_input(node, i):
     return node.input[i] if len(node.input) > i and node.input[i] else None
-
-
-# -- per-channel affine maps and folding -------------------------------------------------------
-def _channel_vector(imp, node, x, c, what):
-    """A constant that broadcasts along axis 1 only, as a float64 vector of length C."""
-    shape, c = imp.shapes[x], np.asarray(c)
-    r = len(shape)
-    ok = r >= 2 and c.ndim <= r
-    if ok:
-        cb = c.reshape((1,) * (r - c.ndim) + c.shape)
-        ok = cb.shape[0] == 1 and all(d == 1 for d in cb.shape[2:]) and cb.shape[1] in (1, shape[1])
-    if not ok:
-        imp.fail(f"{what} by a constant of shape {c.shape} is not per-channel (along axis 1) "
-                 f"for data of shape {shape}; dtd imports per-channel affine maps only", node)
-    return np.broadcast_to(cb.reshape(-1).astype(F64), (shape[1],))
-
-
-def _with_params(layer, weight, bias):
-    dt = layer.weight.dtype
-    weight, bias = weight.astype(dt), bias.astype(dt)
-    if isinstance(layer, Dense):
-        return Dense(weight, bias)
-    if isinstance(layer, GroupedConv2d):
-        return GroupedConv2d(weight, bias, layer.stride, layer.padding, layer.groups)
-    return Conv2d(weight, bias, layer.stride, layer.padding)
-
-
-def _fold_after(op, s, t):
-    """``s * op(x) + t`` as one layer (op is Dense, Conv2d or Affine), computed in float64."""
-    if isinstance(op, Affine):
-        dt = op.scale.dtype
-        return Affine((op.scale.astype(F64) * s).astype(dt), (op.shift.astype(F64) * s + t).astype(dt))
-    w = op.weight.astype(F64) * s.reshape((-1,) + (1,) * (op.weight.ndim - 1))
-    return _with_params(op, w, op.bias.astype(F64) * s + t)
-
-
-def affine(imp, node, x, s, t):
-    """Apply ``y = s x + t`` per channel: folded into the producing linear layer, or an Affine layer."""
-    prod = imp.producer[x]
-    op = imp.nodes[prod].op if prod in imp.nodes else None
-    if isinstance(op, (Dense, Conv2d, Affine)) and imp.readers_of(prod) == 1:
-        imp.replace(prod, _fold_after(op, s, t))
-        imp.alias(node, x)
-        return
-    dt = imp.float_dtype
-    imp.add(node, Affine(s.astype(dt), t.astype(dt)), [x])
-
-
-def _fold_affine_before(imp, node, layer, x):
-    """Fold an Affine layer that feeds ``layer`` (its only reader) into it when exact; returns (layer, input)."""
-    prod = imp.producer[x]
-    op = imp.nodes[prod].op if prod in imp.nodes else None
-    if not isinstance(op, Affine) or imp.readers_of(prod) != 1:
-        return layer, x
-    s, t = op.scale.astype(F64), op.shift.astype(F64)
-    w, b = layer.weight.astype(F64), layer.bias.astype(F64)
-    if isinstance(layer, Dense) and len(imp.shapes[x]) == 2:
-        new = _with_params(layer, w * s[None, :], b + w @ t)
-    elif type(layer) is Conv2d and layer.padding == (0, 0):
-        new = _with_params(layer, w * s[None, :, None, None], b + (w * t[None, :, None, None]).sum(axis=(1, 2, 3)))
-    else:
-        return layer, x
-    x_in = imp.node_inputs[prod][0]
-    imp.remove(prod)
-    return new, x_in
 
 
 # -- linear layers ----------------------------------------------------------------------------
@@ -156,7 +92,7 @@ def conv(imp, node, a):
         layer = _new_layer(imp, node, Conv2d, w, b, strides, (t, l))
     else:
         layer = _new_layer(imp, node, GroupedConv2d, w, b, strides, (t, l), group)
-    layer, x = _fold_affine_before(imp, node, layer, x)
+    layer, x = fold_affine_before(imp, node, layer, x)
     imp.add(node, layer, [x])
 
 
@@ -165,7 +101,7 @@ def _dense(imp, node, weight, bias):
     if len(imp.shapes[x]) != 2:
         imp.fail(f"needs a 2-d (N, features) input, got shape {imp.shapes[x]} (flatten it first)", node)
     layer = _new_layer(imp, node, Dense, weight, bias)
-    layer, x = _fold_affine_before(imp, node, layer, x)
+    layer, x = fold_affine_before(imp, node, layer, x)
     imp.add(node, layer, [x])
 
 
@@ -213,7 +149,7 @@ def add(imp, node, a):
     if not (c0 or c1):
         return imp.add(node, Add(), [imp.data_input(node, 0), imp.data_input(node, 1)])
     x = node.input[1] if c0 else node.input[0]
-    t = _channel_vector(imp, node, x, imp.consts[node.input[0] if c0 else node.input[1]], "Add")
+    t = channel_vector(imp, node, x, imp.consts[node.input[0] if c0 else node.input[1]], "Add")
     affine(imp, node, x, np.ones_like(t), t)
 
 
@@ -228,7 +164,7 @@ def sub(imp, node, a):
     if not (c0 or c1):
         imp.fail("Sub of two data tensors is not supported", node)
     x = node.input[1] if c0 else node.input[0]
-    c = _channel_vector(imp, node, x, imp.consts[node.input[0] if c0 else node.input[1]], "Sub")
+    c = channel_vector(imp, node, x, imp.consts[node.input[0] if c0 else node.input[1]], "Sub")
     if c0:
         affine(imp, node, x, -np.ones_like(c), c)      # c - x
     else:
@@ -240,7 +176,7 @@ def mul(imp, node, a):
     if not (c0 or c1):
         imp.fail("Mul of two data tensors is not supported (not a linear layer)", node)
     x = node.input[1] if c0 else node.input[0]
-    s = _channel_vector(imp, node, x, imp.consts[node.input[0] if c0 else node.input[1]], "Mul")
+    s = channel_vector(imp, node, x, imp.consts[node.input[0] if c0 else node.input[1]], "Mul")
     affine(imp, node, x, s, np.zeros_like(s))
 
 
@@ -248,7 +184,7 @@ def div(imp, node, a):
     if node.input[1] not in imp.consts:
         imp.fail("only division by a constant is supported", node)
     x = imp.data_input(node, 0)
-    c = _channel_vector(imp, node, x, imp.consts[node.input[1]], "Div")
+    c = channel_vector(imp, node, x, imp.consts[node.input[1]], "Div")
     if np.any(c == 0):
         imp.fail("division by zero", node)
     affine(imp, node, x, 1.0 / c, np.zeros_like(c))

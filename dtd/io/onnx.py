@@ -9,7 +9,7 @@
    Concat -> Reshape) and weights made by ``ConstantOfShape`` become plain arrays.
 2. **Layers.**  Every other node becomes a dtd layer (:mod:`dtd.io._onnx_ops`),
    or a merge node (``Concat``, ``Add`` of two branches) of a :class:`~dtd.Graph`.
-3. **Folding.**  A per-channel affine map (``BatchNormalization``, or ``Mul`` /
+3. **Folding** (:mod:`dtd.io._onnx_fold`).  A per-channel affine map (``BatchNormalization``, or ``Mul`` /
    ``Add`` / ``Sub`` / ``Div`` by a per-channel constant) right after a Conv,
    Gemm or MatMul whose output has no other reader is folded into that layer's
    weights and bias (exact up to rounding: computed in float64, stored in the
@@ -22,7 +22,12 @@
    ``net.stripped_output``.
 
 The result is a :class:`~dtd.Sequential` when the layers form a chain, else a
-:class:`~dtd.Graph`.  Layout conventions: a ``Transpose`` (e.g. of an NHWC
+:class:`~dtd.Graph` whose node names are the ONNX node names (or, for unnamed
+nodes, their output names), so ``net.explain(x, {"conv1": rule, ...})`` can
+address them.  Grouped convolutions become :class:`~dtd.layers.GroupedConv2d`,
+pools with ``pads`` that differ at the two ends, ``ceil_mode`` or
+``count_include_pad=0`` with padding become :class:`~dtd.layers.PaddedMaxPool2d` /
+:class:`~dtd.layers.PaddedAvgPool2d` (exact).  Layout conventions: a ``Transpose`` (e.g. of an NHWC
 input) is kept as a :class:`~dtd.layers.Transpose` layer, so the network takes
 the same input layout as the ONNX model and explanations come back in it.
 Shapes are static: the input's shape comes from the model (a symbolic batch
