@@ -159,7 +159,8 @@ class Store:
             diff = _differences(old, spec)
             if diff and not overwrite:
                 raise ValueError(f"{self.dir} holds the results of a different run (it differs in: "
-                                 f"{', '.join(diff)}); use another directory, or overwrite")
+                                 f"{', '.join(diff)}); use another directory, or replace it "
+                                 "(overwrite=True; on the command line --overwrite-results)")
             if not diff:
                 self.done = {int(k): v for k, v in old.get("done", {}).items()}
         if not self.done:
