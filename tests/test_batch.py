@@ -195,6 +195,10 @@ def test_errors_name_the_chunk(tmp_path, x):
         explain_dataset(str(tmp_path / "missing.npz"), x, "dtd", tmp_path / "m", executor="serial")
     with pytest.raises(ValueError, match="one entry per input"):
         explain_dataset(MODEL, x, "dtd", tmp_path / "t", target=np.zeros(3, int), executor="serial")
+    with pytest.raises(ValueError, match="executor must be None, 'processes', 'serial', a dask Client"):
+        explain_dataset(MODEL, x, "dtd", tmp_path / "e", executor="threads")
+    with pytest.raises(ValueError, match="workers must be an int >= 1, got 0"):
+        explain_dataset(MODEL, x, "dtd", tmp_path / "w", workers=0)
     with pytest.raises(TypeError, match="model must be a path or a dtd network"):
         explain_dataset(object(), x, "dtd", tmp_path / "o", executor="serial")
     folder = tmp_path / "mixed"

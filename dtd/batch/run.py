@@ -58,11 +58,17 @@ def _versions():
     return {"dtd": __version__, "numpy": np.__version__}
 
 
-def _executor_kind(executor):
-    if executor in (None, "processes"):
+def _executor_kind(executor, workers):
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, (int, np.integer))
+                                or workers < 1):
+        raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+    if executor is None or executor == "processes":
         return "processes"
     if executor == "serial":
         return "serial"
+    if isinstance(executor, str) and ":" not in executor:
+        raise ValueError(f"executor must be None, 'processes', 'serial', a dask Client or a scheduler "
+                         f"address such as 'tcp://host:8786', got {executor!r}")
     return "dask"
 
 
@@ -74,7 +80,7 @@ def _run(job, model, inputs, out_dir, *, chunk_size, executor, workers, target, 
     source = open_inputs(inputs, dtype, reader)
     bounds = chunk_bounds(source.n, chunk_size)
     tgt, tgt_spec = _target_spec(target, source.n)
-    kind = _executor_kind(executor)
+    kind = _executor_kind(executor, workers)
     if isinstance(model, (str, os.PathLike)):
         # loaded here first: a bad file fails now with the loader's message, not in every worker
         loaded = (loader or default_loader)(model)
@@ -105,7 +111,11 @@ def _run(job, model, inputs, out_dir, *, chunk_size, executor, workers, target, 
             return source.payload(a, b), a, b, t
 
         client, close = None, False
-        if kind == "serial":
+        if kind != "serial":
+            loaded = None if ref is not None else loaded   # the workers load their own copy
+        if not todo:
+            results = iter(())
+        elif kind == "serial":
             results = run_serial(job, loaded, todo, make_args, bounds)
         elif kind == "processes":
             if ref is None:  # a network object: saved once into out_dir, loaded by each worker
@@ -118,7 +128,7 @@ def _run(job, model, inputs, out_dir, *, chunk_size, executor, workers, target, 
         else:
             client, close = dask_client(executor)
         try:
-            if kind == "dask":
+            if kind == "dask" and todo:
                 if ref is None:
                     [remote] = client.scatter([loaded], broadcast=True)
                 else:
