@@ -119,3 +119,13 @@ def test_error_in_a_task_names_the_chunk(tmp_path, client, x):
     with pytest.raises(ChunkError, match=r"chunk 3 \(inputs 12..15\): ValueError: .*NaN or Inf"):
         explain_dataset(MODEL, bad, "dtd", tmp_path, rule_params=BOX, chunk_size=CS, executor=client,
                         progress=False)
+
+
+def test_evaluate_on_dask_equals_serial(tmp_path, client, net, x):
+    from dtd.batch import evaluate_dataset
+
+    opts = dict(methods=["dtd", "gradient-x-input"], box=(0.0, 1.0), flipping_options={"region": 8},
+                continuity_options={"n_noise": 1}, chunk_size=8, progress=False)
+    evaluate_dataset(net, x, tmp_path / "d", executor=client, **opts)
+    evaluate_dataset(MODEL, x, tmp_path / "s", executor="serial", **opts)
+    assert np.array_equal(load_results(tmp_path / "d"), load_results(tmp_path / "s"))
