@@ -233,22 +233,22 @@ def test_readers(tmp_path, net, x):
 
 
 def test_evaluate_dataset_chunks_and_processes(tmp_path, net, x):
-    """Two methods, region 4 (S = 16 steps): the pool's table equals the same chunks evaluated here."""
+    """Two methods, region 8 (S = 4 steps): the pool's table equals the same chunks evaluated here."""
     from dtd.evaluate import pixel_flipping
     from dtd.evaluate.compare import compare, evaluate_method
 
-    opts = dict(methods=["dtd", "epsilon"], box=(0.0, 1.0), flipping_options={"region": 4},
-                continuity_options={"n_noise": 2})
+    opts = dict(methods=["dtd", "epsilon"], box=(0.0, 1.0), flipping_options={"region": 8},
+                continuity_options={"n_noise": 1})
     evaluate_dataset(MODEL, x, tmp_path / "p", chunk_size=8, workers=2, progress=False, **opts)
     ev = load_evaluation(tmp_path / "p")
-    assert ev["methods"] == ["dtd", "epsilon"] and ev["curve_most"].shape == (N, 2, 17)
+    assert ev["methods"] == ["dtd", "epsilon"] and ev["curve_most"].shape == (N, 2, 5)
     for a, b in chunk_bounds(N, 8):
         ids = np.arange(a, b)
         t = net.forward(x[a:b]).argmax(axis=1)
-        rand = pixel_flipping(net, x[a:b], np.zeros_like(x[a:b]), t, order="random", region=4, sample_ids=ids)
+        rand = pixel_flipping(net, x[a:b], np.zeros_like(x[a:b]), t, order="random", region=8, sample_ids=ids)
         for m, (name, params) in enumerate([("dtd", {}), ("epsilon", {"epsilon": 0.25})]):
             e = evaluate_method(net, x[a:b], name, t, box=(0.0, 1.0), params=params, orders=("most", "least"),
-                                continuity_options={"n_noise": 2}, flipping_options={"region": 4},
+                                continuity_options={"n_noise": 1}, flipping_options={"region": 8},
                                 sample_ids=ids)
             assert np.array_equal(ev["target"][a:b, m], t)
             assert np.array_equal(ev["sum_R"][a:b, m], e.conservation.total)
@@ -258,8 +258,8 @@ def test_evaluate_dataset_chunks_and_processes(tmp_path, net, x):
             assert np.array_equal(ev["curve_random"][a:b, m], rand.curve)
     # one chunk holding every input: the summary equals dtd.evaluate.compare's
     evaluate_dataset(MODEL, x, tmp_path / "s", chunk_size=N, executor="serial", progress=False, **opts)
-    cmp = compare(net, x, ["dtd", "epsilon"], box=(0.0, 1.0), flipping_options={"region": 4},
-                  continuity_options={"n_noise": 2})
+    cmp = compare(net, x, ["dtd", "epsilon"], box=(0.0, 1.0), flipping_options={"region": 8},
+                  continuity_options={"n_noise": 1})
     assert evaluation_summary(tmp_path / "s") == cmp.summary()
 
 
