@@ -9,7 +9,9 @@ composite in float64, writing the chunks and the index):
 
 - images/s in this process (``executor="serial"``, BLAS free to use both cores);
 - images/s with a local process pool of 1 and of 2 workers (each worker limited
-  to one BLAS thread), and the scaling efficiency ``X2 / (2 X1)``;
+  to one BLAS thread), and the scaling efficiency ``X2 / (2 X1)``; also the CPU
+  time per image (this process and its workers), which other users of the
+  machine do not inflate the way they inflate wall-clock time;
 - the start-up of a pool (spawning the workers, loading the model): a run of one
   one-image chunk;
 - the overhead per chunk: chunks of one input through a one-weight model
@@ -59,12 +61,23 @@ def mnist_net(seed=0):
     ])
 
 
-def timed(fn, repeat):
+def cpu_seconds():
+    """User + system CPU time of this process and of its waited-for children (the pool's workers)."""
+    import resource
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(fn, repeat, cpu=None):
+    """Wall-clock seconds of ``repeat`` calls; with a list ``cpu``, their CPU seconds are appended to it."""
     out = []
     for _ in range(repeat):
+        c = cpu_seconds()
         t = time.perf_counter()
         fn()
         out.append(time.perf_counter() - t)
+        if cpu is not None:
+            cpu.append(cpu_seconds() - c)
     return out
 
 
@@ -136,9 +149,10 @@ def main(argv=None):
         rows = {}
         for label, ex, w in [("in-process (serial)", "serial", None), ("1 worker", None, 1),
                              ("2 workers", None, 2)]:
-            t = timed(lambda: run(model, inputs, tmp, C, ex, w), args.repeat)
+            cpu = []
+            t = timed(lambda: run(model, inputs, tmp, C, ex, w), args.repeat, cpu)
             rows[label] = spread([N / s for s in t])
-            print(f"  {label:<22} {rows[label][1]} images/s")
+            print(f"  {label:<22} {rows[label][1]} images/s; CPU {statistics.median(cpu) / N * 1e3:.2f} ms/image")
         x1, x2 = rows["1 worker"][0], rows["2 workers"][0]
         eff = x2 / (2 * x1)
         print(f"  scaling efficiency 2 workers: {eff:.2f} (X2 / (2 X1))")
