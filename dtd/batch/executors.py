@@ -55,7 +55,9 @@ def run_local(job, model_ref, chunks, make_args, bounds, workers=2, window=None,
     pool while running alone is the culprit, and is given ``retries`` more
     tries before :class:`WorkerLost`. Workers are started with ``mp_context``
     ("spawn" by default: a script calling this needs the usual
-    ``if __name__ == "__main__":`` guard).
+    ``if __name__ == "__main__":`` guard). Each worker's BLAS is limited to
+    ``blas_threads`` threads when ``threadpoolctl`` is installed (``workers``
+    processes with a BLAS thread per core each would only contend).
     """
     ctx = multiprocessing.get_context(mp_context)
     window = window or 2 * workers
