@@ -1,18 +1,22 @@
 """Sliding windows over images (im2col) and their adjoint (col2im).
 
 ``windows`` returns a strided *view* of all ``kH x kW`` windows of an NCHW
-batch: shape ``(N, C, H_out, W_out, kH, kW)``, no copy.  A convolution is then
-one ``tensordot`` of that view with the weights (NumPy makes the im2col matrix
-while preparing the matmul).  ``fold`` is the adjoint: it adds every window
+batch: shape ``(N, C, H_out, W_out, kH, kW)``, no copy (the pooling layers
+reduce over its last two axes).  ``fold`` is its adjoint: it adds every window
 entry back to the input position it came from, with a loop over the ``kH*kW``
 kernel offsets (never over output positions).
+
+``im2col`` copies the same windows into the matrix a convolution multiplies,
+shape ``(N, C*kH*kW, H_out*W_out)``; its rows keep the output positions
+contiguous, so the copy reads memory in order and ``weight (C_out, C*kH*kW) @
+cols`` gives the output directly in NCHW.  ``col2im`` is its adjoint.
 
 A naive loop reference of both lives in ``tests/test_im2col.py``.
 """
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ["output_size", "pad", "windows", "fold"]
+__all__ = ["output_size", "pad", "windows", "fold", "im2col", "col2im"]
 
 
 def output_size(size, kernel, stride, padding=0):
@@ -85,4 +89,58 @@ def fold(cols, shape, stride):
     for a in range(kH):
         for b in range(kW):
             out[:, :, a:a + sH * (Ho - 1) + 1:sH, b:b + sW * (Wo - 1) + 1:sW] += cols[:, :, :, :, a, b]
+    return out
+
+
+def im2col(x, kernel, stride):
+    """The im2col matrix of an (already padded) NCHW batch.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    kernel, stride : (int, int)
+
+    Returns
+    -------
+    ndarray, shape (N, C*kH*kW, H_out*W_out), C-contiguous
+        ``out[n, (c*kH + a)*kW + b, i*W_out + j] = x[n, c, i*sH + a, j*sW + b]``.
+
+    >>> x = np.arange(9.).reshape(1, 1, 3, 3)
+    >>> im2col(x, (2, 2), (1, 1))[0].tolist()
+    [[0.0, 1.0, 3.0, 4.0], [1.0, 2.0, 4.0, 5.0], [3.0, 4.0, 6.0, 7.0], [4.0, 5.0, 7.0, 8.0]]
+    """
+    N, C = x.shape[:2]
+    kH, kW = kernel
+    v = windows(x, kernel, stride)                     # (N, C, Ho, Wo, kH, kW), a view
+    Ho, Wo = v.shape[2:4]
+    cols = np.ascontiguousarray(v.transpose(0, 1, 4, 5, 2, 3))   # (N, C, kH, kW, Ho, Wo): one copy
+    return cols.reshape(N, C * kH * kW, Ho * Wo)
+
+
+def col2im(cols, shape, kernel, stride):
+    """Adjoint of :func:`im2col`: add each column entry back onto the (padded) input grid.
+
+    Parameters
+    ----------
+    cols : ndarray, shape (N, C*kH*kW, H_out*W_out)
+    shape : tuple
+        ``(N, C, H, W)`` of the padded input.
+    kernel, stride : (int, int)
+
+    Returns
+    -------
+    ndarray, shape ``shape``
+
+    >>> col2im(np.ones((1, 4, 4)), (1, 1, 3, 3), (2, 2), (1, 1))[0, 0].tolist()
+    [[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]
+    """
+    N, C, H, W = shape
+    kH, kW = kernel
+    sH, sW = stride
+    Ho, Wo = output_size(H, kH, sH), output_size(W, kW, sW)
+    c = cols.reshape(N, C, kH, kW, Ho, Wo)
+    out = np.zeros(shape, dtype=cols.dtype)
+    for a in range(kH):
+        for b in range(kW):
+            out[:, :, a:a + sH * (Ho - 1) + 1:sH, b:b + sW * (Wo - 1) + 1:sW] += c[:, :, a, b]
     return out

@@ -2,7 +2,7 @@
 import numpy as np
 
 from .._validation import as_float_param, check_relevance, pair
-from ..im2col import fold, output_size, pad, windows
+from ..im2col import col2im, im2col, output_size, pad
 from .base import LinearLayer
 
 __all__ = ["Conv2d"]
@@ -22,9 +22,10 @@ class Conv2d(LinearLayer):
     Shapes: ``x`` (N, C_in, H, W) -> ``y`` (N, C_out, H_out, W_out) with
     ``H_out = (H + 2 pH - kH) // sH + 1``.
 
-    The forward is one ``tensordot`` of the window view (:func:`dtd.im2col.windows`)
-    with the weights; the backward is the transpose, folded back with a loop over
-    the ``kH*kW`` kernel offsets.
+    The forward is one matrix product of the weights, shape (C_out, C_in*kH*kW),
+    with the im2col matrix (:func:`dtd.im2col.im2col`, one copy of the windows);
+    the backward is the transposed product, folded back by
+    :func:`dtd.im2col.col2im` with a loop over the ``kH*kW`` kernel offsets.
 
     >>> layer = Conv2d(np.ones((1, 1, 2, 2)), [0.0])
     >>> layer.forward(np.arange(9.0).reshape(1, 1, 3, 3))[0, 0].tolist()
@@ -71,18 +72,24 @@ class Conv2d(LinearLayer):
         self.output_shape(x.shape)  # raises if the kernel does not fit
         return x
 
+    def _cols(self, x):
+        return im2col(pad(x, self.padding), self.kernel_size, self.stride)   # (N, C*kH*kW, Ho*Wo)
+
     def linear(self, x, weight, bias):
-        cols = windows(pad(x, self.padding), self.kernel_size, self.stride)   # (N, C, Ho, Wo, kH, kW)
-        z = np.tensordot(cols, weight, axes=([1, 4, 5], [1, 2, 3]))           # (N, Ho, Wo, C_out)
+        N, _, H, W = x.shape
+        Co = weight.shape[0]
+        Ho, Wo = self.output_shape(x.shape)[2:]
+        z = np.matmul(weight.reshape(Co, -1), self._cols(x))                  # (N, C_out, Ho*Wo)
         if bias is not None:
-            z += bias
-        return z.transpose(0, 3, 1, 2)
+            z += bias[:, None]
+        return z.reshape(N, Co, Ho, Wo)
 
     def linear_backward(self, g, weight, x_shape):
         N, C, H, W = x_shape
         pH, pW = self.padding
-        cols = np.tensordot(g, weight, axes=([1], [0]))                        # (N, Ho, Wo, C, kH, kW)
-        padded = fold(cols.transpose(0, 3, 1, 2, 4, 5), (N, C, H + 2 * pH, W + 2 * pW), self.stride)
+        Co = weight.shape[0]
+        cols = np.matmul(weight.reshape(Co, -1).T, g.reshape(N, Co, -1))     # (N, C*kH*kW, Ho*Wo)
+        padded = col2im(cols, (N, C, H + 2 * pH, W + 2 * pW), self.kernel_size, self.stride)
         return padded[:, :, pH:pH + H, pW:pW + W]
 
     def param_grads(self, x, grad_y):
@@ -94,9 +101,10 @@ class Conv2d(LinearLayer):
         """
         self._check(x)
         check_relevance(grad_y, self.output_shape(x.shape), self, name="grad_y")
-        cols = windows(pad(x, self.padding), self.kernel_size, self.stride)
-        dw = np.tensordot(grad_y, cols, axes=([0, 2, 3], [0, 2, 3]))
-        return dw, grad_y.sum(axis=(0, 2, 3))
+        N, Co = grad_y.shape[:2]
+        cols = self._cols(x)
+        dw = np.tensordot(grad_y.reshape(N, Co, -1), cols, axes=([0, 2], [0, 2]))
+        return dw.reshape((Co,) + self.weight.shape[1:]), grad_y.sum(axis=(0, 2, 3))
 
     def _repr_args(self):
         o, c, kh, kw = self.weight.shape
