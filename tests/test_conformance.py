@@ -1,7 +1,11 @@
 """The golden vectors (dtd.conformance, data/golden/) and the ``dtd conformance`` command.
 
-- data/golden/ is in step with the code: regenerating gives the same arrays,
-  bit for bit, and the same JSON (zip timestamps aside);
+- data/golden/ is in step with the code: regenerating gives the same
+  catalogue (weights, inputs, targets, JSON) bit for bit, and the same computed
+  arrays (output, starting relevance, relevance at every layer) to 1e-12
+  relative: the arithmetic is the same, but the order of a BLAS sum may change
+  with the machine's kernel or the layout of a product (a last-bit change),
+  which is rounding, not a change of the numbers dtd defines;
 - the golden values agree with independent references: the closed form of
   each rule over explicit matrices built by loops (tests/_matrices.py, not the
   im2col code), a loop over max-pooling windows, and numbers by hand;
@@ -26,6 +30,8 @@ from dtd.rules import Epsilon, LinearRule, PassThrough, Proportional, WinnerTake
 from _matrices import dense_matrix
 
 GOLDEN = data_dir() / "golden"
+#: arrays computed by dtd (compared to 1e-12); everything else is the catalogue (compared bit for bit)
+COMPUTED = {"output", "start_relevance"}
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +60,12 @@ def test_golden_files_are_in_step_with_the_code(regenerated):
                 assert _json_of(old, key) == _json_of(new, key), f"{name}/{key}: {hint}"
             else:
                 a, b = old[key], new[key]
-                assert (a.dtype, a.shape) == (b.dtype, b.shape) and a.tobytes() == b.tobytes(), \
-                    f"{name}/{key} differs bitwise: {hint}"
+                assert (a.dtype, a.shape) == (b.dtype, b.shape), f"{name}/{key}: {hint}"
+                if key in COMPUTED or key.startswith("relevance."):
+                    scale = max(float(np.abs(a).max()), 1e-300) if a.size else 1.0
+                    assert np.abs(a - b).max(initial=0.0) <= 1e-12 * scale, f"{name}/{key} differs: {hint}"
+                else:
+                    assert a.tobytes() == b.tobytes(), f"{name}/{key} differs bitwise: {hint}"
 
 
 def test_golden_set_is_small_and_complete():
@@ -79,8 +89,8 @@ def test_golden_set_is_small_and_complete():
 def test_every_golden_case_recomputes_exactly():
     results = check(GOLDEN)
     assert len(results) == len(cases())
-    # dtd on the same machine: the same operations, so the same bits (the tolerance is for other machines)
-    assert all(r.ok and r.rel_err == 0.0 and r.compared >= 4 for r in results), [r for r in results if not r.ok]
+    # within the default tolerance (1e-10); in practice 0 or a last-bit difference (another BLAS kernel)
+    assert all(r.ok and r.rel_err <= 1e-12 and r.compared >= 4 for r in results), [r for r in results if not r.ok]
 
 
 def _max_pool_loop(layer, a, R, rule):
