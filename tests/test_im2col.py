@@ -119,3 +119,35 @@ def test_pad():
     mask[1:3, 2:5] = False
     assert np.all(got[0, 0][mask] == -7.0)
     assert pad(x, (0, 0)) is x
+
+
+def im2col_loop(x, kernel, stride):
+    """Naive reference of the conv matrix: row (c, a, b), column (i, j) holds x[c, i*sH + a, j*sW + b]."""
+    N, C, H, W = x.shape
+    (kH, kW), (sH, sW) = kernel, stride
+    Ho, Wo = (H - kH) // sH + 1, (W - kW) // sW + 1
+    out = np.empty((N, C * kH * kW, Ho * Wo), dtype=x.dtype)
+    for c, a, b, i, j in itertools.product(range(C), range(kH), range(kW), range(Ho), range(Wo)):
+        out[:, (c * kH + a) * kW + b, i * Wo + j] = x[:, c, i * sH + a, j * sW + b]
+    return out
+
+
+@pytest.mark.parametrize("size, kernel, stride", GEOMETRIES)
+def test_im2col_equals_loop_and_col2im_is_its_adjoint(size, kernel, stride):
+    from dtd.im2col import col2im, im2col
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 3) + size)
+    cols = im2col(x, kernel, stride)
+    np.testing.assert_array_equal(cols, im2col_loop(x, kernel, stride))
+    assert cols.flags.c_contiguous
+    c = rng.normal(size=cols.shape)
+    back = col2im(c, x.shape, kernel, stride)
+    np.testing.assert_allclose(np.sum(cols * c), np.sum(x * back), rtol=1e-12)
+    # col2im adds each entry to the position im2col read it from (loop reference)
+    ref = np.zeros_like(x)
+    N, C, H, W = x.shape
+    (kH, kW), (sH, sW) = kernel, stride
+    Ho, Wo = (H - kH) // sH + 1, (W - kW) // sW + 1
+    for cc, a, b, i, j in itertools.product(range(C), range(kH), range(kW), range(Ho), range(Wo)):
+        ref[:, cc, i * sH + a, j * sW + b] += c[:, (cc * kH + a) * kW + b, i * Wo + j]
+    np.testing.assert_allclose(back, ref, rtol=1e-15, atol=1e-15)
