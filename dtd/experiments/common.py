@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["parser", "Pairs", "mnist_pairs", "evaluation_pairs", "to_float", "presence_accuracy",
-           "load_or_train", "write_table", "write_json", "gray", "upscale", "Timer", "EVAL_SEED", "EVAL_N"]
+           "load_or_train", "write_table", "write_json", "gray", "upscale", "blas_limit", "Timer",
+           "EVAL_SEED", "EVAL_N"]
 
 #: the fixed sample on which the shipped models' accuracy is recorded and tested
 EVAL_SEED, EVAL_N = 20240, 500
@@ -27,6 +28,9 @@ def parser(name, description):
                    help="weights file to load (default: the shipped one in data/); with --train, "
                         "where to save the trained weights (default: OUT/<model file>)")
     p.add_argument("--seed", type=int, default=0, help="seed of the test samples shown (default: %(default)s)")
+    p.add_argument("--blas-threads", type=int, default=1,
+                   help="BLAS threads, if threadpoolctl is installed (default: %(default)s; the arrays are "
+                        "small, and more threads only contend on a busy machine)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     return p
 
@@ -118,6 +122,22 @@ def gray(x):
 def upscale(images, k=3):
     """Enlarge uint8 images (..., H, W, 3) by pixel repetition."""
     return np.repeat(np.repeat(images, k, axis=-3), k, axis=-2)
+
+
+def blas_limit(threads):
+    """Context manager limiting BLAS to ``threads`` threads (through threadpoolctl; a no-op without it).
+
+    The experiments multiply small matrices (mini-batches of 20): one thread is as fast
+    as several, is much faster on a busy machine, and makes training bitwise reproducible.
+    """
+    import contextlib
+    if threads is None:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=int(threads), user_api="blas")
 
 
 class Timer:

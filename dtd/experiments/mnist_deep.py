@@ -45,8 +45,8 @@ from ..minmax import MinMaxModel
 from ..render import grid, save_png
 from ..rules import ZPlus
 from . import _checks
-from .common import (Timer, evaluation_pairs, load_or_train, mnist_pairs, parser, presence_accuracy, to_float,
-                     write_json, write_table)
+from .common import (Timer, blas_limit, evaluation_pairs, load_or_train, mnist_pairs, parser,
+                     presence_accuracy, to_float, write_json, write_table)
 from .mnist_detection import consistency_figure, flipping_figure, heatmap_figure
 from .plots import scatter_plot
 
@@ -111,8 +111,7 @@ class MinMaxBlock:
         return Rlow, self.model.forward(X, c), R
 
 
-def run(quick=False, out=f"dtd-experiments/{NAME}", train=False, weights=None, seed=0, progress=True):
-    """Run the experiment; returns a dict of the results (also written to ``out``)."""
+def _run(quick=False, out=f"dtd-experiments/{NAME}", train=False, weights=None, seed=0, progress=True):
     args = argparse.Namespace(quick=quick, train=train, weights=weights, progress=progress)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -160,9 +159,18 @@ def run(quick=False, out=f"dtd-experiments/{NAME}", train=False, weights=None, s
     return {"model": record, "rows": rows, "files": sorted(p.name for p in out.iterdir())}
 
 
+def run(quick=False, out=f"dtd-experiments/{NAME}", train=False, weights=None, seed=0, progress=True, blas_threads=1):
+    """Run the experiment; returns a dict of the results (also written to ``out``).
+
+    ``blas_threads``: see :func:`dtd.experiments.common.blas_limit` (None: no limit).
+    """
+    with blas_limit(blas_threads):
+        return _run(quick, out, train, weights, seed, progress)
+
+
 def main(argv=None):
     args = parser(NAME, __doc__.splitlines()[0]).parse_args(argv)
-    res = run(args.quick, args.out, args.train, args.weights, args.seed, args.progress)
+    res = run(args.quick, args.out, args.train, args.weights, args.seed, args.progress, args.blas_threads)
     print(f"test accuracy: {res['model']['test accuracy (500 fixed pairs)']:.4f}; min-max R^2 (test): "
           f"{res['model']['min-max R^2 on test pairs']:.3f}; wrote {', '.join(res['files'])} to {args.out}")
     return 0

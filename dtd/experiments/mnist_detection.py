@@ -26,8 +26,8 @@ import numpy as np
 from ..render import grid, heatmap, save_png
 from ..rules import WSquare, ZBox, ZPlus
 from . import _checks
-from .common import (Timer, evaluation_pairs, gray, load_or_train, mnist_pairs, parser, presence_accuracy,
-                     to_float, upscale, write_json, write_table)
+from .common import (Timer, blas_limit, evaluation_pairs, gray, load_or_train, mnist_pairs, parser,
+                     presence_accuracy, to_float, upscale, write_json, write_table)
 from .plots import line_plot, scatter_plot
 
 __all__ = ["RULES", "explain", "run", "main"]
@@ -85,8 +85,7 @@ def flipping_figure(curves, names, title):
                      size=(560, 380))
 
 
-def run(quick=False, out=f"dtd-experiments/{NAME}", train=False, weights=None, seed=0, progress=True):
-    """Run the experiment; returns a dict of the results (also written to ``out``)."""
+def _run(quick=False, out=f"dtd-experiments/{NAME}", train=False, weights=None, seed=0, progress=True):
     import argparse
     args = argparse.Namespace(quick=quick, train=train, weights=weights, progress=progress)
     out = Path(out)
@@ -130,9 +129,18 @@ def run(quick=False, out=f"dtd-experiments/{NAME}", train=False, weights=None, s
     return {"model": record, "rows": rows, "files": sorted(p.name for p in out.iterdir())}
 
 
+def run(quick=False, out=f"dtd-experiments/{NAME}", train=False, weights=None, seed=0, progress=True, blas_threads=1):
+    """Run the experiment; returns a dict of the results (also written to ``out``).
+
+    ``blas_threads``: see :func:`dtd.experiments.common.blas_limit` (None: no limit).
+    """
+    with blas_limit(blas_threads):
+        return _run(quick, out, train, weights, seed, progress)
+
+
 def main(argv=None):
     args = parser(NAME, __doc__.splitlines()[0]).parse_args(argv)
-    res = run(args.quick, args.out, args.train, args.weights, args.seed, args.progress)
+    res = run(args.quick, args.out, args.train, args.weights, args.seed, args.progress, args.blas_threads)
     print(f"test accuracy: {res['model']['test accuracy (500 fixed pairs)']:.4f}; wrote {', '.join(res['files'])} "
           f"to {args.out}")
     return 0

@@ -31,7 +31,8 @@ from ..explainers import sensitivity, simple_taylor
 from ..render import grid, heatmap, save_png
 from ..rules import ZBox
 from . import _checks
-from .common import Timer, gray, load_or_train, mnist_pairs, parser, to_float, upscale, write_json, write_table
+from .common import (Timer, blas_limit, gray, load_or_train, mnist_pairs, parser, to_float, upscale,
+                     write_json, write_table)
 from .mnist_deep import training_free
 from .mnist_detection import consistency_figure, explain as explain_detector, flipping_figure
 
@@ -60,8 +61,7 @@ def heatmap_figure(x, maps, root, f):
     return grid(cells, captions, ncols=2 + len(METHODS))
 
 
-def run(quick=False, out=f"dtd-experiments/{NAME}", train=False, seed=0, progress=True):
-    """Run the experiment; returns a dict of the results (also written to ``out``)."""
+def _run(quick=False, out=f"dtd-experiments/{NAME}", train=False, seed=0, progress=True):
     args = argparse.Namespace(quick=quick, train=train, weights=None, progress=progress)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -102,9 +102,18 @@ def run(quick=False, out=f"dtd-experiments/{NAME}", train=False, seed=0, progres
     return {"model": record, "rows": rows, "files": sorted(p.name for p in out.iterdir())}
 
 
+def run(quick=False, out=f"dtd-experiments/{NAME}", train=False, seed=0, progress=True, blas_threads=1):
+    """Run the experiment; returns a dict of the results (also written to ``out``).
+
+    ``blas_threads``: see :func:`dtd.experiments.common.blas_limit` (None: no limit).
+    """
+    with blas_limit(blas_threads):
+        return _run(quick, out, train, seed, progress)
+
+
 def main(argv=None):
     args = parser(NAME, __doc__.splitlines()[0]).parse_args(argv)
-    res = run(args.quick, args.out, args.train, args.seed, args.progress)
+    res = run(args.quick, args.out, args.train, args.seed, args.progress, args.blas_threads)
     print(f"wrote {', '.join(res['files'])} to {args.out}")
     return 0
 

@@ -66,7 +66,8 @@ def softmax_cross_entropy(out, labels):
     if labels.shape != (n,):
         raise ValueError(f"softmax_cross_entropy: labels must have shape ({n},), got {labels.shape}")
     if labels.size and (labels.min() < 0 or labels.max() >= k):
-        raise ValueError(f"softmax_cross_entropy: labels must lie in 0..{k - 1}, got {labels.min()}..{labels.max()}")
+        raise ValueError(f"softmax_cross_entropy: labels must lie in 0..{k - 1}, "
+                         f"got {labels.min()}..{labels.max()}")
     shifted = out - out.max(axis=1, keepdims=True)
     log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     rows = np.arange(n)
@@ -79,7 +80,8 @@ LOSSES = {"squared": squared_error, "cross_entropy": softmax_cross_entropy}
 
 
 def get_loss(loss):
-    """A loss function from its name (``"squared"``, ``"cross_entropy"``) or a callable ``(out, y) -> (value, grad)``."""
+    """A loss function from its name (``"squared"``, ``"cross_entropy"``), or a callable
+    ``(out, y) -> (value, grad)`` returned as is."""
     if callable(loss):
         return loss
     try:
