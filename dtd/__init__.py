@@ -6,12 +6,12 @@
 [[1.0, 2.0]]
 """
 from . import composites, evaluate, layers, render, rules
-from .explainers import gradient_x_input, sensitivity
+from .explainers import gradient_x_input, sensitivity, simple_taylor
 from .graph import Graph
 from .io import ModelFileError, load, save
 from .network import Sequential
 
 __version__ = "0.1.0"
 
-__all__ = ["layers", "rules", "composites", "evaluate", "render", "Sequential", "Graph", "sensitivity", "gradient_x_input",
+__all__ = ["layers", "rules", "composites", "evaluate", "render", "Sequential", "Graph", "sensitivity", "gradient_x_input", "simple_taylor",
            "save", "load", "ModelFileError", "__version__"]

@@ -37,10 +37,10 @@ class Example:
 EXAMPLES = [
     Example("shapes", "demo_net.npz", "demo_inputs.npy", classes=("cross", "square", "diagonal"),
             about="random conv net, biases <= 0 (python -m dtd.examples)"),
-    Example("mnist_pairs_detector", "mnist_pairs_detector.npz", "mnist_pairs_samples.npy",
-            about="detection-pooling net trained on MNIST pairs (seed 001)"),
-    Example("mnist_pairs_cnn", "mnist_pairs_cnn.npz", "mnist_pairs_samples.npy",
-            about="CNN trained on MNIST pairs (seed 001)"),
+    Example("mnist_detector", "mnist_detector.npz", "mnist_pairs_samples.npy",
+            about="detection-pooling net trained on MNIST pairs (seed 001); f(x) > 0.5: a digit 0-3 is present"),
+    Example("mnist_cnn", "mnist_cnn.npz", "mnist_pairs_samples.npy",
+            about="CNN trained on MNIST pairs (seed 001); f(x) > 0.5: a digit 0-3 is present"),
 ]
 
 #: the methods whose conservation is printed per input
