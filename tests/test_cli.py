@@ -5,6 +5,7 @@ exit code 1 (runtime) or 2 (usage) and a message naming the problem.
 """
 import csv
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from PIL import Image
 
 import dtd
 from dtd import composites
+from dtd._paths import data_dir
 from dtd.evaluate import compare, evaluate_method
 from dtd.examples import make_demo_inputs, make_demo_network
 from dtd.render import grid, heatmap
@@ -141,13 +143,32 @@ def test_render(work):
     assert (work / "g" / "r_grid.png").is_file()
 
 
-def test_demo_writes_its_files(tmp_path):
+DEMO_FILES = ["heatmaps.png", "comparison.csv", "summary.csv", "comparison.md", "pixel_flipping_most.png",
+              "pixel_flipping_least.png"]
+
+
+def test_demo_writes_the_files_of_every_shipped_example(tmp_path):
+    """The README's main job, as shipped: the shapes net and the two trained MNIST nets."""
+    from dtd.commands.demo import EXAMPLES
     r = run("demo", "--out", "d", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
+    names = [e.name for e in EXAMPLES if (data_dir() / e.model).is_file() and (data_dir() / e.inputs).is_file()]
+    assert {"shapes", "mnist_detector", "mnist_cnn"} <= set(names)
+    assert sorted(os.listdir(tmp_path / "d")) == sorted(f"{n}_{f}" for n in names for f in DEMO_FILES)
+    for n in names:
+        summary = {s["method"]: s for s in read_csv(tmp_path / "d" / f"{n}_summary.csv")}
+        assert float(summary["dtd"]["conservation_error"]) < 1e-12, n
+
+
+def test_demo_writes_its_files(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for f in ("demo_net.npz", "demo_inputs.npy"):
+        shutil.copy(data_dir() / f, folder / f)
+    r = run("demo", "--data", folder, "--out", "d", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
     files = sorted(os.listdir(tmp_path / "d"))
-    assert files == sorted(["shapes_heatmaps.png", "shapes_comparison.csv", "shapes_summary.csv",
-                            "shapes_comparison.md", "shapes_pixel_flipping_most.png",
-                            "shapes_pixel_flipping_least.png"])
+    assert files == sorted(f"shapes_{f}" for f in DEMO_FILES)
     assert "conservation" in r.stdout and "rel. err" in r.stdout
     summary = {s["method"]: s for s in read_csv(tmp_path / "d" / "shapes_summary.csv")}
     assert float(summary["dtd"]["conservation_error"]) < 1e-12 and float(summary["dtd"]["negative_share"]) == 0
