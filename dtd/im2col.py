@@ -16,7 +16,7 @@ A naive loop reference of both lives in ``tests/test_im2col.py``.
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ["output_size", "pad", "windows", "fold", "im2col", "col2im"]
+__all__ = ["output_size", "pad", "windows", "fold", "window_sum", "window_max", "im2col", "col2im"]
 
 
 def output_size(size, kernel, stride, padding=0):
@@ -62,6 +62,39 @@ def windows(x, kernel, stride):
     sH, sW = stride
     v = sliding_window_view(x, (kH, kW), axis=(2, 3))
     return v[:, :, ::sH, ::sW]
+
+
+def window_sum(v):
+    """Sum over each window of a :func:`windows` view: shape (N, C, H_out, W_out).
+
+    A loop over the ``kH*kW`` kernel offsets: each step adds a 4-D strided view,
+    far faster than NumPy's reduction over the two short trailing axes.
+
+    >>> window_sum(windows(np.arange(16.).reshape(1, 1, 4, 4), (2, 2), (2, 2)))[0, 0].tolist()
+    [[10.0, 18.0], [42.0, 50.0]]
+    """
+    kH, kW = v.shape[-2:]
+    out = v[..., 0, 0].copy()
+    for a in range(kH):
+        for b in range(kW):
+            if a or b:
+                out += v[..., a, b]
+    return out
+
+
+def window_max(v):
+    """Maximum over each window of a :func:`windows` view: shape (N, C, H_out, W_out) (loop over offsets).
+
+    >>> window_max(windows(np.arange(16.).reshape(1, 1, 4, 4), (2, 2), (2, 2)))[0, 0].tolist()
+    [[5.0, 7.0], [13.0, 15.0]]
+    """
+    kH, kW = v.shape[-2:]
+    out = v[..., 0, 0].copy()
+    for a in range(kH):
+        for b in range(kW):
+            if a or b:
+                np.maximum(out, v[..., a, b], out=out)
+    return out
 
 
 def fold(cols, shape, stride):

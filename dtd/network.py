@@ -163,7 +163,8 @@ class Sequential:
         acts = self.forward(x, return_all=True)
         R, _ = start_relevance(acts[-1], target)
         Rs = [R]
-        for layer, a, rule in zip(reversed(self.layers), reversed(acts[:-1]), reversed(per_layer)):
-            R = layer.relevance(a, R, rule)
+        for layer, a, y, rule in zip(reversed(self.layers), reversed(acts[:-1]), reversed(acts[1:]),
+                                     reversed(per_layer)):
+            R = layer.relevance(a, R, rule, out=y)
             Rs.append(R)
         return Rs[::-1] if return_all else R

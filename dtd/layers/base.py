@@ -47,7 +47,7 @@ class Layer:
         check_relevance(grad_y, self._output_shape(x), self, name="grad_y")
         return self._backward(x, grad_y)
 
-    def relevance(self, x, R, rule=None):
+    def relevance(self, x, R, rule=None, out=None):
         """Redistribute the output relevance ``R`` onto the input ``x``.
 
         Parameters
@@ -58,6 +58,11 @@ class Layer:
             Relevance of the outputs, shaped like ``forward(x)``.
         rule : Rule, optional
             Defaults to ``self.default_rule()``.
+        out : ndarray, optional
+            ``forward(x)``, if the caller recorded it (a network's explain
+            does): linear rules whose denominator is the layer's own output
+            (LRP-0, epsilon) then skip recomputing it.  The caller vouches
+            that it is the output for this ``x``.
 
         Raises
         ------
@@ -73,6 +78,9 @@ class Layer:
                 f"rule {type(rule).__name__} does not apply to layer {type(self).__name__}"
                 f" (it applies to: {', '.join(c.__name__ for c in rule.layer_types())})"
             )
+        if out is not None and isinstance(self, LinearLayer) and hasattr(rule, "groups"):
+            check_relevance(out, R.shape, self, name="out")
+            return rule.relevance(self, x, R, out=out)
         return rule.relevance(self, x, R)
 
     def _output_shape(self, x):

@@ -7,7 +7,7 @@ linear rule applies to them.  Max and Lp pooling have their own rules
 import numpy as np
 
 from .._validation import pair
-from ..im2col import fold, output_size, pad, windows
+from ..im2col import fold, output_size, pad, window_max, window_sum, windows
 from .base import Layer, LinearLayer
 
 __all__ = ["SumPool2d", "AvgPool2d", "MaxPool2d", "LpPool2d"]
@@ -78,7 +78,7 @@ class SumPool2d(_Pool2d, LinearLayer):
         return np.asarray(self.weight_value(), dtype=dtype), None
 
     def linear(self, x, weight, bias):
-        z = self._windows(x).sum(axis=(-2, -1)) * weight
+        z = window_sum(self._windows(x)) * weight
         if bias is not None:
             z += bias
         return z
@@ -120,7 +120,7 @@ class MaxPool2d(_Pool2d, Layer):
                              f" and kernel_size {self.kernel_size}")
 
     def _forward(self, x):
-        return self._windows(x, -np.inf).max(axis=(-2, -1))
+        return window_max(self._windows(x, -np.inf))
 
     def winner_share(self, x):
         """Share of each window entry in the window's output: 1/(number of maxima) at the maxima, else 0.
@@ -130,8 +130,9 @@ class MaxPool2d(_Pool2d, Layer):
         ndarray, shape (N, C, H_out, W_out, kH, kW)
         """
         w = self._windows(x, -np.inf)
-        is_max = (w == w.max(axis=(-2, -1), keepdims=True)).astype(x.dtype)   # bool / int would give float64
-        return is_max / is_max.sum(axis=(-2, -1), keepdims=True)
+        is_max = (w == window_max(w)[..., None, None]).astype(x.dtype)   # bool / int would give float64
+        is_max /= window_sum(is_max)[..., None, None]
+        return is_max
 
     def _backward(self, x, grad_y):
         return self._fold(self.winner_share(x) * grad_y[..., None, None], x.shape)
@@ -161,7 +162,7 @@ class LpPool2d(_Pool2d, Layer):
         self._init_geometry(kernel_size, stride, padding)
 
     def _forward(self, x):
-        return (np.abs(self._windows(x)) ** self.p).sum(axis=(-2, -1)) ** (1.0 / self.p)
+        return window_sum(np.abs(self._windows(x)) ** self.p) ** (1.0 / self.p)
 
     def _backward(self, x, grad_y):
         y = self._forward(x)

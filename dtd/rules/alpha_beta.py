@@ -1,5 +1,5 @@
 """LRP-alpha-beta."""
-from .base import Group, LinearRule, Term, negative, positive
+from .base import Group, LinearRule, Term, lazy, negative, positive
 
 __all__ = ["AlphaBeta"]
 
@@ -40,7 +40,7 @@ class AlphaBeta(LinearRule):
 
     def groups(self, x, weight, bias):
         xp, xn = positive(x), negative(x)
-        wp, wn = positive(weight), negative(weight)
+        wp, wn = lazy(positive, weight), lazy(negative, weight)
         bp = positive(bias) if bias is not None else None
         bn = negative(bias) if bias is not None else None
         groups = [Group([Term(xp, wp), Term(xn, wn)], bp, self.alpha)]

@@ -82,12 +82,23 @@ def stabilize(z, epsilon):
 
 
 class Term:
-    """One term ``sign * forward(input, weight)`` of a group."""
+    """One term ``sign * forward(input, weight)`` of a group.
 
-    __slots__ = ("input", "weight", "sign")
+    ``weight`` may be a zero-argument callable: it is then computed only if the
+    term is used (a term whose input is all zero is dropped first), which
+    saves copying large weight matrices for nothing.
+    """
+
+    __slots__ = ("input", "_weight", "sign")
 
     def __init__(self, input, weight, sign=1.0):
-        self.input, self.weight, self.sign = input, weight, sign
+        self.input, self._weight, self.sign = input, weight, sign
+
+    @property
+    def weight(self):
+        if callable(self._weight):
+            self._weight = self._weight()
+        return self._weight
 
 
 class Group:
@@ -97,14 +108,17 @@ class Group:
     outputs whose plain pre-activation ``z = W x + b`` is > 0 or < 0: the
     relevance of the other outputs is not sent through it (used by the
     generalised gamma rule, :class:`~dtd.rules.Gamma` with ``generalized=True``).
+
+    ``plain=True`` says the group's denominator is the layer's own output
+    ``W x + b`` (LRP-0 / epsilon), so a recorded forward pass can be reused.
     """
 
-    __slots__ = ("terms", "bias", "coef", "where")
+    __slots__ = ("terms", "bias", "coef", "where", "plain")
 
-    def __init__(self, terms, bias=None, coef=1.0, where=None):
+    def __init__(self, terms, bias=None, coef=1.0, where=None, plain=False):
         if where not in (None, "positive", "negative"):
             raise ValueError(f"Group: where must be None, 'positive' or 'negative', got {where!r}")
-        self.terms, self.bias, self.coef, self.where = terms, bias, coef, where
+        self.terms, self.bias, self.coef, self.where, self.plain = terms, bias, coef, where, plain
 
 
 def select(z, where):
@@ -119,6 +133,17 @@ def check_choice(value, allowed, owner, name):
     if value not in allowed:
         raise ValueError(f"{owner}: {name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
     return value
+
+
+def lazy(fn, *args):
+    """A zero-argument callable computing ``fn(*args)`` once, on first use (for :class:`Term` weights)."""
+    memo = []
+
+    def get():
+        if not memo:
+            memo.append(fn(*args))
+        return memo[0]
+    return get
 
 
 def positive(a):
@@ -154,11 +179,12 @@ class LinearRule(Rule):
         """The rule as data: a list of :class:`Group` built from the layer's parameters."""
         raise NotImplementedError  # abstract
 
-    def relevance(self, layer, x, R):
+    def relevance(self, layer, x, R, out=None):
+        """The four steps for every group; ``out`` is the layer's output ``forward(x)`` if already computed."""
         weight, bias = layer.params(x.dtype)
         R = R.astype(x.dtype, copy=False)
-        out = np.zeros_like(x)
-        z_plain = None
+        result = np.zeros_like(x)
+        z_plain = out
         for group in self.groups(x, weight, bias):
             Rg = R
             if group.where is not None:
@@ -166,15 +192,18 @@ class LinearRule(Rule):
                     z_plain = layer.linear(x, weight, bias)
                 Rg = np.where(select(z_plain, group.where), R, 0).astype(x.dtype, copy=False)
             # a term whose input is all zero adds nothing (e.g. the x^- terms of z+ after a ReLU)
-            group.terms = [t for t in group.terms if t.input is x or t.input.any()] or group.terms[:1]
-            z = None
-            for i, t in enumerate(group.terms):
-                zt = layer.linear(t.input, t.weight, group.bias if i == 0 else None)
-                z = t.sign * zt if z is None else z + t.sign * zt
+            terms = [t for t in group.terms if t.input is x or t.input.any()] or group.terms[:1]
+            if group.plain and out is not None:
+                z = out                                    # step 1 was the recorded forward pass
+            else:
+                z = None
+                for i, t in enumerate(terms):
+                    zt = layer.linear(t.input, t.weight, group.bias if i == 0 else None)
+                    z = t.sign * zt if z is None else z + t.sign * zt
             s = safe_divide(Rg, stabilize(z, self.epsilon)).astype(x.dtype, copy=False)
-            for t in group.terms:
-                out += (group.coef * t.sign) * t.input * layer.linear_backward(s, t.weight, x.shape)
-        return out
+            for t in terms:
+                result += (group.coef * t.sign) * t.input * layer.linear_backward(s, t.weight, x.shape)
+        return result
 
     # -- the closed form -------------------------------------------------
     def explicit_groups(self, W, b, x, connected):

@@ -1,6 +1,7 @@
 """Rules for max pooling and p-norm pooling."""
 import numpy as np
 
+from ..im2col import window_sum
 from .base import Rule, check_choice, safe_divide
 
 __all__ = ["WinnerTakeAll", "Proportional"]
@@ -74,5 +75,5 @@ class Proportional(Rule):
         return (MaxPool2d, LpPool2d, SumPool2d, AvgPool2d)
 
     def relevance(self, layer, x, R):
-        s = safe_divide(R, layer._windows(x).sum(axis=(-2, -1))).astype(x.dtype, copy=False)
+        s = safe_divide(R, window_sum(layer._windows(x))).astype(x.dtype, copy=False)
         return x * layer._fold(np.broadcast_to(s[..., None, None], s.shape + layer.kernel_size), x.shape)
