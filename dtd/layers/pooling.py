@@ -134,8 +134,18 @@ class MaxPool2d(_Pool2d, Layer):
         is_max /= window_sum(is_max)[..., None, None]
         return is_max
 
+    def spread_to_winners(self, x, g):
+        """``g`` (N, C, H_out, W_out) sent to the maxima of each window, ties sharing equally; shape of x.
+
+        Equals ``fold(winner_share(x) * g)`` with fewer passes over the (N, C, H_out, W_out, kH, kW) array.
+        """
+        v = self._windows(x, -np.inf)
+        is_max = v == window_max(v)[..., None, None]
+        share = g / window_sum(is_max)
+        return self._fold(is_max * share[..., None, None], x.shape)
+
     def _backward(self, x, grad_y):
-        return self._fold(self.winner_share(x) * grad_y[..., None, None], x.shape)
+        return self.spread_to_winners(x, grad_y)
 
     def default_rule(self):
         from ..rules import WinnerTakeAll

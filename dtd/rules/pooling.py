@@ -49,8 +49,9 @@ class WinnerTakeAll(Rule):
         return onehot.reshape(w.shape)
 
     def relevance(self, layer, x, R):
-        share = layer.winner_share(x) if self.ties == "split" else self.first_winner(layer, x)
-        return layer._fold(share * R[..., None, None], x.shape)
+        if self.ties == "split":
+            return layer.spread_to_winners(x, R)
+        return layer._fold(self.first_winner(layer, x) * R[..., None, None], x.shape)
 
 
 class Proportional(Rule):
