@@ -140,7 +140,7 @@ class MaxPool2d(_Pool2d, Layer):
         Equals ``fold(winner_share(x) * g)`` with fewer passes over the (N, C, H_out, W_out, kH, kW) array.
         """
         v = self._windows(x, -np.inf)
-        is_max = v == window_max(v)[..., None, None]
+        is_max = (v == window_max(v)[..., None, None]).astype(x.dtype)   # a bool sum would be a logical or
         share = g / window_sum(is_max)
         return self._fold(is_max * share[..., None, None], x.shape)
 
