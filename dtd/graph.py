@@ -253,7 +253,7 @@ class Graph:
         def step(n, ins, Ry):
             seen[n.name] = Ry
             if isinstance(n.op, Layer):
-                return [n.op.relevance(ins[0], Ry, per_layer[n.name])]
+                return [n.op.relevance(ins[0], Ry, per_layer[n.name], out=acts[n.name])]
             return n.op.relevance(ins, Ry)
         R_in = self._backward(acts, R, step)[self.input]
         if not return_all:
