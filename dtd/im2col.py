@@ -116,12 +116,17 @@ def fold(cols, shape, stride):
     >>> fold(np.ones((1, 1, 2, 2, 2, 2)), x.shape, (1, 1))[0, 0].tolist()
     [[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]
     """
-    N, C, Ho, Wo, kH, kW = cols.shape
+    return _scatter(cols.transpose(0, 1, 4, 5, 2, 3), shape, stride)
+
+
+def _scatter(parts, shape, stride):
+    """``out[n, c, i*sH + a, j*sW + b] += parts[n, c, a, b, i, j]``, by a loop over the offsets (a, b)."""
+    N, C, kH, kW, Ho, Wo = parts.shape
     sH, sW = stride
-    out = np.zeros(shape, dtype=cols.dtype)
+    out = np.zeros(shape, dtype=parts.dtype)
     for a in range(kH):
         for b in range(kW):
-            out[:, :, a:a + sH * (Ho - 1) + 1:sH, b:b + sW * (Wo - 1) + 1:sW] += cols[:, :, :, :, a, b]
+            out[:, :, a:a + sH * (Ho - 1) + 1:sH, b:b + sW * (Wo - 1) + 1:sW] += parts[:, :, a, b]
     return out
 
 
@@ -168,12 +173,6 @@ def col2im(cols, shape, kernel, stride):
     [[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]
     """
     N, C, H, W = shape
-    kH, kW = kernel
-    sH, sW = stride
+    (kH, kW), (sH, sW) = kernel, stride
     Ho, Wo = output_size(H, kH, sH), output_size(W, kW, sW)
-    c = cols.reshape(N, C, kH, kW, Ho, Wo)
-    out = np.zeros(shape, dtype=cols.dtype)
-    for a in range(kH):
-        for b in range(kW):
-            out[:, :, a:a + sH * (Ho - 1) + 1:sH, b:b + sW * (Wo - 1) + 1:sW] += c[:, :, a, b]
-    return out
+    return _scatter(cols.reshape(N, C, kH, kW, Ho, Wo), shape, stride)
