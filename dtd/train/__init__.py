@@ -15,6 +15,7 @@ driven through a :class:`dtd.Sequential`'s recorded activations::
 
 Modules: :mod:`~dtd.train.losses` (squared error, softmax cross-entropy),
 :mod:`~dtd.train.gradients` (parameter gradients of a network loss),
+:mod:`~dtd.train.multilabel` (sigmoid cross-entropy for multi-label targets),
 :mod:`~dtd.train.optimizer` (:class:`SGD`), :mod:`~dtd.train.constraints`
 (:class:`NonPositiveBias`), :mod:`~dtd.train.loop` (:func:`fit`).
 """
@@ -22,8 +23,9 @@ from .constraints import NonPositiveBias, apply_constraints
 from .gradients import loss_and_gradients, parameter_gradients, trainable_indices
 from .loop import History, fit
 from .losses import LOSSES, get_loss, softmax_cross_entropy, squared_error
+from .multilabel import sigmoid_cross_entropy
 from .optimizer import SGD
 
 __all__ = ["fit", "History", "SGD", "NonPositiveBias", "apply_constraints", "loss_and_gradients",
            "parameter_gradients", "trainable_indices", "squared_error", "softmax_cross_entropy",
-           "LOSSES", "get_loss"]
+           "LOSSES", "get_loss", "sigmoid_cross_entropy"]
