@@ -1,4 +1,5 @@
-"""dtd.experiments.voc: AP and boxes against references, the CNN and its explanation per class, a quick run on a synthetic tree."""
+"""dtd.experiments.voc: AP and boxes against references, the CNN and its explanation per class,
+a quick run on a synthetic tree."""
 import json
 
 import numpy as np

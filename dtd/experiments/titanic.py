@@ -177,8 +177,8 @@ def passenger_figure(R, features, labels, title, cell=(46, 14)):
     img = Image.new("RGB", (left + F * cw + 8, top + n * ch + 8), (255, 255, 255))
     d = ImageDraw.Draw(img)
     font = ImageFont.load_default()
-    d.text((4, 2), f"{title} (relevance of the true outcome, red > 0, scale +-{bound:.3g}; (x): misclassified)", fill=(0, 0, 0),
-           font=font)
+    d.text((4, 2), f"{title} (relevance of the true outcome, red > 0, scale +-{bound:.3g}; (x): misclassified)",
+           fill=(0, 0, 0), font=font)
     for f, name in enumerate(features):
         d.text((left + f * cw + cw / 2, top - 4 - 10 * (f % 2)), name[:8], fill=(0, 0, 0), font=font, anchor="ms")
     for i in range(n):

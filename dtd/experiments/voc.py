@@ -315,7 +315,8 @@ def _run(quick=False, out=f"dtd-experiments/{NAME}", train=False, weights=None, 
                                       "box area share": col("box area share")},
                         "per class (0 where undefined)", "", size=(960, 400)), out / "per_class.png")
     write_json(record, out / "model.json")
-    return {"model": record, "rows": rows, "ap": ap, "R": R, "pairs": pairs, "files": sorted(p.name for p in out.iterdir())}
+    return {"model": record, "rows": rows, "ap": ap, "R": R, "pairs": pairs,
+            "files": sorted(p.name for p in out.iterdir())}
 
 
 def run(quick=False, out=f"dtd-experiments/{NAME}", train=False, weights=None, seed=0, progress=True, root=None,
