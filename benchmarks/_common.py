@@ -99,11 +99,26 @@ def machine_busy():
     return busy / os.sysconf("SC_CLK_TCK")
 
 
+def dtd_version():
+    """The last commit that touched dtd/, and whether dtd/ has uncommitted changes (the tree is shared)."""
+    import subprocess
+    root = os.path.dirname(HERE)
+    try:
+        commit = subprocess.run(["git", "-C", root, "log", "-1", "--format=%h %cI", "--", "dtd"],
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--", "dtd"],
+                               capture_output=True, text=True, timeout=10).stdout.strip().splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return "dtd: git not available"
+    return f"dtd at commit {commit or '?'}" + (f", {len(dirty)} uncommitted file(s) in dtd/" if dirty else ", clean")
+
+
 def header(title, extra=()):
     """Print what ran: versions, CPU, BLAS pools and kernel, thread counts, environment, load."""
     print(f"== {title}")
     print(f"python {platform.python_version()}, numpy {np.__version__}, {platform.system()} {platform.machine()}, "
           f"{os.cpu_count()} cpus ({cpu_model()})")
+    print(f"  {dtd_version()}")
     for line in blas_info():
         print(f"  {line}")
     env = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",

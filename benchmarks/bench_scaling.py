@@ -17,7 +17,9 @@ epsilon-gamma-box (``--composite dtd`` for the DTD composite), box [0, 1].
 Each scan is timed interleaved (every size once per round, order rotating;
 ``_common.measure``), best of ``--repeat``; forward and explain are both
 timed.  The exponent is the slope of the least-squares line through
-``(log size, log best time)``; the CPU-time exponent is printed beside it.
+``(log size, log best time)``; the CPU-time exponent is printed beside it,
+and the exponent over the upper half of the sizes (where the constant costs,
+the two upper dense layers and the per-layer overhead, weigh less).
 """
 import argparse
 
@@ -51,11 +53,13 @@ def scan(label, sizes, make, comp, repeat, warmup, unit):
             t = st[(what, s)]
             print(f"  {s:>5} {what:<8} {t.row()}   {t.best / unit[1](s):.4g}")
     res = {}
+    upper = sizes[len(sizes) // 2:]
     for what in ("forward", "explain"):
         w = slope(sizes, [st[(what, s)].best for s in sizes])
         c = slope(sizes, [st[(what, s)].cpu_best for s in sizes])
-        res[what] = (w, c)
-        print(f"  fitted exponent, {what}: {w:.2f} (CPU time: {c:.2f})")
+        u = slope(upper, [st[(what, s)].best for s in upper]) if len(upper) > 1 else float("nan")
+        res[what] = (w, c, u)
+        print(f"  fitted exponent, {what}: {w:.2f} (CPU time: {c:.2f}); over the upper sizes {upper}: {u:.2f}")
     r = [st[("explain", s)].best / st[("forward", s)].best for s in sizes]
     print(f"  explain / forward per size: {', '.join(f'{v:.2f}' for v in r)}")
     return res
@@ -94,10 +98,11 @@ def main(argv=None):
         out["side"] = scan(f"side scan: batch 1, sides {args.sides} (target exponent about 2)",
                            args.sides, lambda s: (vgg16(s, dtype=np.float32), data(1, s)), comp, args.repeat,
                            not args.no_warmup, ("us per pixel", lambda s: s * s / 1e6))
-    print("\nSummary (fitted exponents of the best wall time; CPU time in brackets)")
+    print("\nSummary (fitted exponents of the best wall time; in brackets: CPU time, and upper sizes only)")
     for k, v in out.items():
-        print(f"  {k:<6} forward {v['forward'][0]:.2f} ({v['forward'][1]:.2f})   "
-              f"explain {v['explain'][0]:.2f} ({v['explain'][1]:.2f})   target about {1 if k == 'batch' else 2}")
+        print(f"  {k:<6} forward {v['forward'][0]:.2f} ({v['forward'][1]:.2f}; upper {v['forward'][2]:.2f})   "
+              f"explain {v['explain'][0]:.2f} ({v['explain'][1]:.2f}; upper {v['explain'][2]:.2f})   "
+              f"target about {1 if k == 'batch' else 2}")
     _common.footer()
 
 
