@@ -18,10 +18,11 @@ index.
 """
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .._files import atomic_write
 
 __all__ = ["Store", "INDEX", "ORDER", "FORMAT", "read_index", "npy_header", "atomic_write",
            "chunk_name"]
@@ -37,31 +38,6 @@ _BOOKKEEPING = ("done", "notes")
 def chunk_name(i):
     """File name of chunk ``i``: ``chunk-00003.npy``."""
     return f"chunk-{i:05d}.npy"
-
-
-def atomic_write(path, write, fsync=True):
-    """Call ``write(f)`` on a temporary file beside ``path``, flush it (to disk if ``fsync``), rename it to ``path``.
-
-    Without ``fsync`` the rename still shows readers a whole file or none when a
-    process dies; ``fsync`` makes the file survive a crash of the machine too.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            if fsync:
-                os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def npy_header(path):

@@ -3,34 +3,19 @@
 Readers never see a partial file, and a failed write leaves nothing behind
 (PNG files: :func:`dtd.render.save_png` does the same).
 """
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .._files import atomic_write
 
 __all__ = ["write_bytes", "write_text", "save_npy"]
 
 
 def _atomic(path, write, overwrite):
-    path = Path(path)
-    if not overwrite and path.exists():
+    if not overwrite and Path(path).exists():
         raise FileExistsError(f"{path} exists; not overwriting it")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)                # as a plainly created file
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, write)
 
 
 def write_bytes(path, data, overwrite=True):

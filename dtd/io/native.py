@@ -20,13 +20,13 @@ the network type exists in the file's version.
 """
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 
 import numpy as np
 
 from .. import layers as _layers
+from .._files import atomic_write
 from ..graph import Graph, Node
 from ..layers.base import Layer
 from ..merge import Add, Concat
@@ -95,20 +95,8 @@ def save(net, path):
     """
     arrays = {}
     arch = architecture(net, arrays)
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".dtd-", suffix=".npz", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{_ARCH: np.array(json.dumps(arch))}, **arrays)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    arch_json = np.array(json.dumps(arch))
+    atomic_write(os.path.abspath(os.fspath(path)), lambda f: np.savez(f, **{_ARCH: arch_json}, **arrays))
 
 
 # -- reading ------------------------------------------------------------------
