@@ -14,7 +14,7 @@ cols`` gives the output directly in NCHW.  ``col2im`` is its adjoint.
 A naive loop reference of both lives in ``tests/test_im2col.py``.
 """
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 __all__ = ["output_size", "pad", "windows", "fold", "window_sum", "window_max", "im2col", "col2im"]
 
@@ -33,12 +33,24 @@ def output_size(size, kernel, stride, padding=0):
     return out
 
 
-def pad(x, padding, value=0.0):
-    """Pad the two spatial axes of an NCHW batch by ``padding = (pH, pW)``."""
+def pad(x, padding, value=0.0, out=None):
+    """Pad the two spatial axes of an NCHW batch by ``padding = (pH, pW)``.
+
+    ``out`` (shape of the padded batch) receives the result if given;
+    without padding ``x`` itself is returned.
+    """
     pH, pW = padding
     if pH == 0 and pW == 0:
         return x
-    return np.pad(x, ((0, 0), (0, 0), (pH, pH), (pW, pW)), constant_values=value)
+    if out is None:
+        return np.pad(x, ((0, 0), (0, 0), (pH, pH), (pW, pW)), constant_values=value)
+    H, W = x.shape[2:]
+    out[:, :, :pH] = value
+    out[:, :, pH + H:] = value
+    out[:, :, pH:pH + H, :pW] = value
+    out[:, :, pH:pH + H, pW + W:] = value
+    out[:, :, pH:pH + H, pW:pW + W] = x
+    return out
 
 
 def windows(x, kernel, stride):
@@ -130,17 +142,20 @@ def _scatter(parts, shape, stride):
     return out
 
 
-def im2col(x, kernel, stride):
+def im2col(x, kernel, stride, out=None):
     """The im2col matrix of an (already padded) NCHW batch.
 
     Parameters
     ----------
     x : ndarray, shape (N, C, H, W)
     kernel, stride : (int, int)
+    out : ndarray, shape (N, C*kH*kW, H_out*W_out), optional
+        Where to write the matrix (its last axis must be contiguous; it may be
+        a slice of a larger buffer).  A new array when omitted.
 
     Returns
     -------
-    ndarray, shape (N, C*kH*kW, H_out*W_out), C-contiguous
+    ndarray, shape (N, C*kH*kW, H_out*W_out)
         ``out[n, (c*kH + a)*kW + b, i*W_out + j] = x[n, c, i*sH + a, j*sW + b]``.
 
     >>> x = np.arange(9.).reshape(1, 1, 3, 3)
@@ -149,10 +164,15 @@ def im2col(x, kernel, stride):
     """
     N, C = x.shape[:2]
     kH, kW = kernel
-    v = windows(x, kernel, stride)                     # (N, C, Ho, Wo, kH, kW), a view
-    Ho, Wo = v.shape[2:4]
-    cols = np.ascontiguousarray(v.transpose(0, 1, 4, 5, 2, 3))   # (N, C, kH, kW, Ho, Wo): one copy
-    return cols.reshape(N, C * kH * kW, Ho * Wo)
+    v = windows(x, kernel, stride).transpose(0, 1, 4, 5, 2, 3)   # (N, C, kH, kW, Ho, Wo), a view
+    Ho, Wo = v.shape[4:]
+    if out is None:
+        return np.ascontiguousarray(v).reshape(N, C * kH * kW, Ho * Wo)   # one copy
+    if out.shape != (N, C * kH * kW, Ho * Wo) or out.strides[2] != out.itemsize:
+        raise ValueError(f"im2col: out must have shape {(N, C * kH * kW, Ho * Wo)} and a contiguous last axis")
+    sN, sK, sL = out.strides
+    np.copyto(as_strided(out, v.shape, (sN, kH * kW * sK, kW * sK, sK, Wo * sL, sL)), v)
+    return out
 
 
 def col2im(cols, shape, kernel, stride):

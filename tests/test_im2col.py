@@ -10,7 +10,7 @@ import itertools
 import numpy as np
 import pytest
 
-from dtd.im2col import fold, output_size, pad, windows
+from dtd.im2col import fold, im2col, output_size, pad, windows
 
 GEOMETRIES = [
     # (H, W), (kH, kW), (sH, sW)
@@ -151,3 +151,23 @@ def test_im2col_equals_loop_and_col2im_is_its_adjoint(size, kernel, stride):
     for cc, a, b, i, j in itertools.product(range(C), range(kH), range(kW), range(Ho), range(Wo)):
         ref[:, cc, i * sH + a, j * sW + b] += c[:, (cc * kH + a) * kW + b, i * Wo + j]
     np.testing.assert_allclose(back, ref, rtol=1e-15, atol=1e-15)
+
+
+def test_im2col_into_a_slice_of_a_larger_buffer():
+    """``out=`` may be a slice of a buffer with more rows (the convolution's bias row); same values."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 3, 5, 6))
+    want = im2col(x, (2, 3), (1, 2))
+    buf = np.full((2, want.shape[1] + 1, want.shape[2]), np.nan)
+    got = im2col(x, (2, 3), (1, 2), out=buf[:, :-1])
+    assert np.shares_memory(got, buf)
+    np.testing.assert_array_equal(buf[:, :-1], want)
+    assert np.isnan(buf[:, -1]).all()                   # the extra row is left alone
+    with pytest.raises(ValueError, match="out must have shape"):
+        im2col(x, (2, 3), (1, 2), out=np.empty((2, want.shape[1] - 1, want.shape[2])))
+
+
+def test_pad_into_a_buffer_matches_np_pad():
+    x = np.random.default_rng(4).normal(size=(2, 3, 4, 5))
+    buf = np.full((2, 3, 4 + 2, 5 + 6), np.nan)
+    np.testing.assert_array_equal(pad(x, (1, 3), out=buf), np.pad(x, ((0, 0), (0, 0), (1, 1), (3, 3))))

@@ -3,6 +3,7 @@ import numpy as np
 
 from .._validation import as_float_param, check_relevance, pair
 from ..im2col import col2im, im2col, output_size, pad
+from .._workspace import scratch
 from .base import LinearLayer
 
 __all__ = ["Conv2d"]
@@ -23,9 +24,14 @@ class Conv2d(LinearLayer):
     ``H_out = (H + 2 pH - kH) // sH + 1``.
 
     The forward is one matrix product of the weights, shape (C_out, C_in*kH*kW),
-    with the im2col matrix (:func:`dtd.im2col.im2col`, one copy of the windows);
-    the backward is the transposed product, folded back by
-    :func:`dtd.im2col.col2im` with a loop over the ``kH*kW`` kernel offsets.
+    with the im2col matrix (:func:`dtd.im2col.im2col`, one copy of the windows,
+    written into a reused scratch buffer, :mod:`dtd._workspace`; a nonzero bias
+    rides along as one more column against a row of ones).  The transpose
+    (gradient, and step 3 of every rule) is, for stride 1 on images of at least
+    2048 positions, the convolution of the padded gradient with the flipped
+    kernel (again im2col and one product); otherwise the transposed product
+    folded back by :func:`dtd.im2col.col2im` with a loop over the ``kH*kW``
+    kernel offsets.
 
     >>> layer = Conv2d(np.ones((1, 1, 2, 2)), [0.0])
     >>> layer.forward(np.arange(9.0).reshape(1, 1, 3, 3))[0, 0].tolist()
@@ -72,23 +78,56 @@ class Conv2d(LinearLayer):
         self.output_shape(x.shape)  # raises if the kernel does not fit
         return x
 
-    def _cols(self, x):
-        return im2col(pad(x, self.padding), self.kernel_size, self.stride)   # (N, C*kH*kW, Ho*Wo)
+    def _cols(self, x, extra_rows=0):
+        """The im2col matrix of ``x`` in this thread's scratch buffer: (N, C*kH*kW + extra_rows, Ho*Wo).
+
+        Valid until the next convolution in this thread; the ``extra_rows`` are left uninitialised.
+        """
+        N, C, H, W = x.shape
+        pH, pW = self.padding
+        xp = pad(x, self.padding, out=scratch("conv-pad", (N, C, H + 2 * pH, W + 2 * pW), x.dtype)
+                 if pH or pW else None)
+        kH, kW = self.kernel_size
+        Ho, Wo = self.output_shape(x.shape)[2:]
+        K = C * kH * kW
+        buf = scratch("conv-cols", (N, K + extra_rows, Ho * Wo), x.dtype)
+        im2col(xp, self.kernel_size, self.stride, out=buf[:, :K])
+        return buf
 
     def linear(self, x, weight, bias):
-        N, _, H, W = x.shape
+        N = x.shape[0]
         Co = weight.shape[0]
         Ho, Wo = self.output_shape(x.shape)[2:]
-        z = np.matmul(weight.reshape(Co, -1), self._cols(x))                  # (N, C_out, Ho*Wo)
-        if bias is not None:
-            z += bias[:, None]
-        return z.reshape(N, Co, Ho, Wo)
+        w = weight.reshape(Co, -1)
+        if bias is not None and bias.any():
+            # the bias as one more column of the weights against a row of ones: no extra pass over z
+            cols = self._cols(x, extra_rows=1)
+            cols[:, -1] = 1
+            w = np.concatenate([w, bias[:, None].astype(w.dtype, copy=False)], axis=1)
+        else:
+            cols = self._cols(x)
+        return np.matmul(w, cols).reshape(N, Co, Ho, Wo)                      # (N, C_out, Ho*Wo)
 
     def linear_backward(self, g, weight, x_shape):
         N, C, H, W = x_shape
-        pH, pW = self.padding
+        (kH, kW), (pH, pW) = self.kernel_size, self.padding
         Co = weight.shape[0]
-        cols = np.matmul(weight.reshape(Co, -1).T, g.reshape(N, Co, -1))     # (N, C*kH*kW, Ho*Wo)
+        dtype = np.result_type(weight, g)
+        if self.stride == (1, 1) and pH < kH and pW < kW and N * H * W >= 2048:
+            # stride 1: the transpose is a convolution of g, padded by k - 1 - p, with the kernel flipped
+            # and its channel axes exchanged -- an im2col and one product, no scatter (faster unless the
+            # image is so small that flipping the weights costs more than the scatter)
+            flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, -1)
+            qH, qW = kH - 1 - pH, kW - 1 - pW
+            gp = pad(g, (qH, qW), out=scratch("conv-pad", (N, Co, g.shape[2] + 2 * qH, g.shape[3] + 2 * qW),
+                                               g.dtype) if qH or qW else None)
+            cols = scratch("conv-cols", (N, Co * kH * kW, H * W), g.dtype)
+            im2col(gp, (kH, kW), (1, 1), out=cols)
+            return np.matmul(flipped, cols).reshape(N, C, H, W)
+        w = weight.reshape(Co, -1)
+        g = g.reshape(N, Co, -1)
+        cols = scratch("conv-cols", (N, w.shape[1], g.shape[2]), dtype)
+        np.matmul(w.T, g, out=cols)                                           # (N, C*kH*kW, Ho*Wo)
         padded = col2im(cols, (N, C, H + 2 * pH, W + 2 * pW), self.kernel_size, self.stride)
         return padded[:, :, pH:pH + H, pW:pW + W]
 
