@@ -21,8 +21,18 @@ from _matrices import dense_matrix
 
 RTOL, ATOL = 1e-10, 1e-12
 
+def _blocked_dense(rng, block_bytes):
+    """A Dense layer that rules modifying its weights run in blocks of output rows (Dense.output_blocks)."""
+    layer = Dense(rng.normal(size=(5, 7)), rng.normal(size=5))
+    layer.block_bytes = block_bytes          # 7 float64 = 56 bytes a row: 16 -> one row a block, 112 -> two
+    assert len(layer.output_blocks(layer.weight, layer.bias, True)) > 1
+    return layer
+
+
 LAYERS = {
     "dense": (lambda rng: Dense(rng.normal(size=(5, 7)), rng.normal(size=5)), (7,)),
+    "dense-blocks-of-1": (lambda rng: _blocked_dense(rng, 16), (7,)),
+    "dense-blocks-of-2": (lambda rng: _blocked_dense(rng, 112), (7,)),
     "conv-s1-p0": (lambda rng: Conv2d(rng.normal(size=(3, 2, 3, 3)), rng.normal(size=3)), (2, 6, 6)),
     "conv-s2-p1": (lambda rng: Conv2d(rng.normal(size=(3, 2, 3, 3)), rng.normal(size=3), stride=2, padding=1),
                    (2, 7, 7)),
@@ -43,6 +53,7 @@ def _rules(input_shape, rng):
         "epsilon": Epsilon(0.1),
         "gamma": Gamma(0.25),
         "gamma-stabilised": Gamma(0.5, epsilon=0.01),
+        "gamma-generalized": Gamma(0.25, generalized=True),
         "alpha1-beta0": AlphaBeta(1, 0),
         "alpha2-beta1": AlphaBeta(2, 1),
         "zplus": ZPlus(),

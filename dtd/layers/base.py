@@ -110,12 +110,24 @@ class LinearLayer(Layer):
         raise NotImplementedError  # abstract
 
     def linear(self, x, weight, bias):
-        """The layer's operator with the given parameters (no input checks)."""
+        """The layer's operator with the given parameters (no input checks).
+
+        Returns a new array: the rules overwrite it.
+        """
         raise NotImplementedError  # abstract
 
     def linear_backward(self, g, weight, x_shape):
         """Transpose of :meth:`linear`: ``d/dx sum(g * linear(x, weight, 0))``."""
         raise NotImplementedError  # abstract
+
+    def output_blocks(self, weight, bias, modified):
+        """Blocks of output units ``(rows, weight_rows, bias_rows)`` that a rule may run one at a time.
+
+        ``rows`` slices axis 1 of the output (None = all of it).  ``modified`` says the rule will make
+        modified copies of the weights; a layer whose weights are large may then split them, so that
+        each block's copies stay in cache.  Default: one block.
+        """
+        return [(None, weight, bias)]
 
     def _forward(self, x):
         w, b = self.params(x.dtype)

@@ -1,7 +1,7 @@
 """Fully connected layer."""
 import numpy as np
 
-from .._validation import as_float_param, check_input, check_relevance
+from .._validation import as_float_param, check_relevance
 from .base import LinearLayer
 
 __all__ = ["Dense"]
@@ -54,6 +54,22 @@ class Dense(LinearLayer):
 
     def linear_backward(self, g, weight, x_shape):
         return g @ weight
+
+    #: bytes of weights per block of output neurons when a rule modifies the weights (see output_blocks)
+    block_bytes = 2 ** 20
+
+    def output_blocks(self, weight, bias, modified):
+        """Blocks of about :attr:`block_bytes` of weight rows when ``modified`` and the weights are larger.
+
+        A rule that modifies the weights (z+, gamma, ...) then never holds a modified copy of the whole
+        matrix (392 MiB for VGG-16's first dense layer in float32): each block is made, used for its
+        outputs' denominators and messages, and dropped while it is still in cache.
+        """
+        if not modified or weight.nbytes <= 2 * self.block_bytes:
+            return [(None, weight, bias)]
+        step = max(1, self.block_bytes // (weight.shape[1] * weight.itemsize))
+        return [(slice(i, i + step), weight[i:i + step], None if bias is None else bias[i:i + step])
+                for i in range(0, weight.shape[0], step)]
 
     def param_grads(self, x, grad_y):
         """Gradients of ``sum(grad_y * forward(x))`` w.r.t. ``(weight, bias)``.

@@ -1,5 +1,5 @@
 """LRP-alpha-beta."""
-from .base import Group, LinearRule, Term, lazy, negative, positive
+from .base import Group, LinearRule, Term, negative, positive, sign_parts
 
 __all__ = ["AlphaBeta"]
 
@@ -39,13 +39,12 @@ class AlphaBeta(LinearRule):
         self.epsilon = float(epsilon)
 
     def groups(self, x, weight, bias):
-        xp, xn = positive(x), negative(x)
-        wp, wn = lazy(positive, weight), lazy(negative, weight)
+        xp, xn = sign_parts(x)
         bp = positive(bias) if bias is not None else None
         bn = negative(bias) if bias is not None else None
-        groups = [Group([Term(xp, wp), Term(xn, wn)], bp, self.alpha)]
+        groups = [Group([Term(xp, positive), Term(xn, negative)], bp, self.alpha)]
         if self.beta:
-            groups.append(Group([Term(xp, wn), Term(xn, wp)], bn, -self.beta))
+            groups.append(Group([Term(xp, negative), Term(xn, positive)], bn, -self.beta))
         return groups
 
     def explicit_groups(self, W, b, x, connected):

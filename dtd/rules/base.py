@@ -6,10 +6,14 @@ sign)`` plus the bias that enters the group's denominator, and a stabiliser.
 :meth:`LinearRule.relevance` runs them with the layer's own operator
 (seeds 002 and 004, "implementing LRP with forward and backward"):
 
-1. ``z = sum_t sign_t * forward(input_t(x), weight_t) + bias``  (+ stabiliser)
+1. ``z = sum_t sign_t * forward(input_t(x), modifier_t(W)) + bias``  (+ stabiliser)
 2. ``s = R / z``                 (0 where z == 0 and there is no stabiliser)
-3. ``c_t = backward(s, weight_t)`` (the gradient of ``sum(z * s)``, s held constant)
+3. ``c_t = backward(s, modifier_t(W))`` (the gradient of ``sum(z * s)``, s held constant)
 4. ``R_x = sum_t sign_t * input_t(x) * c_t``, summed over groups with their coefficient
+
+A weight modifier is an elementwise function of the weights (``positive``,
+``w + gamma w^+``, ``w^2``, ...), so a large dense layer can run the four steps
+one block of output neurons at a time (:meth:`LinearLayer.output_blocks`).
 
 Each rule also writes its closed form ``R_i = sum_j q_ij / (sum_i' q_i'j + bias_j) R_j``
 over an explicit weight matrix (:meth:`LinearRule.explicit`): the slow, plain
@@ -82,23 +86,23 @@ def stabilize(z, epsilon):
 
 
 class Term:
-    """One term ``sign * forward(input, weight)`` of a group.
+    """One term ``sign * forward(input, modifier(W))`` of a group.
 
-    ``weight`` may be a zero-argument callable: it is then computed only if the
-    term is used (a term whose input is all zero is dropped first), which
-    saves copying large weight matrices for nothing.
+    Parameters
+    ----------
+    input : ndarray or None
+        The modified input, shaped like x; None for an input known to be all
+        zero (the term is dropped).
+    modifier : callable or None
+        Elementwise function of the layer's weights giving the term's weights
+        (e.g. :func:`positive`); None for the weights themselves.
+    sign : float
     """
 
-    __slots__ = ("input", "_weight", "sign")
+    __slots__ = ("input", "modifier", "sign")
 
-    def __init__(self, input, weight, sign=1.0):
-        self.input, self._weight, self.sign = input, weight, sign
-
-    @property
-    def weight(self):
-        if callable(self._weight):
-            self._weight = self._weight()
-        return self._weight
+    def __init__(self, input, modifier=None, sign=1.0):
+        self.input, self.modifier, self.sign = input, modifier, sign
 
 
 class Group:
@@ -135,23 +139,60 @@ def check_choice(value, allowed, owner, name):
     return value
 
 
-def lazy(fn, *args):
-    """A zero-argument callable computing ``fn(*args)`` once, on first use (for :class:`Term` weights)."""
-    memo = []
+def _scaled(z, sign):
+    """``sign * z``, in place (z is a fresh array)."""
+    if sign != 1:
+        z *= sign
+    return z
 
-    def get():
-        if not memo:
-            memo.append(fn(*args))
-        return memo[0]
-    return get
+
+def _accumulate(z, zt, sign):
+    """``z + sign * zt``, in place in z."""
+    if sign == 1:
+        z += zt
+    elif sign == -1:
+        z -= zt
+    else:
+        z += sign * zt
+    return z
+
+
+def sign_parts(x):
+    """``(x^+, x^-)`` with None for a part that is all zero, and x itself for a part equal to x.
+
+    After a ReLU (x >= 0) this is ``(x, None)`` at the cost of two reductions: no copies, and the
+    terms of x^- drop out of the rules.
+
+    >>> xp, xn = sign_parts(np.array([1.0, 2.0]))
+    >>> xn is None, xp.tolist()
+    (True, [1.0, 2.0])
+    >>> [p.tolist() for p in sign_parts(np.array([-1.0, 2.0]))]
+    [[0.0, 2.0], [-1.0, 0.0]]
+    """
+    lo, hi = x.min(), x.max()
+    xp = x if lo >= 0 else (None if hi <= 0 else np.maximum(x, 0))
+    xn = x if hi <= 0 else (None if lo >= 0 else np.minimum(x, 0))
+    return xp, xn
 
 
 def positive(a):
+    """``max(0, a)`` (a weight modifier and an input modifier)."""
     return np.maximum(a, 0)
 
 
 def negative(a):
+    """``min(0, a)``."""
     return np.minimum(a, 0)
+
+
+def square(a):
+    """``a * a`` (the w^2 rule's weight modifier)."""
+    return a * a
+
+
+def ones(a):
+    """An array of ones like ``a`` (the flat rule's weight modifier)."""
+    return np.ones_like(a)
 
 
 class LinearRule(Rule):
@@ -180,30 +221,85 @@ class LinearRule(Rule):
         raise NotImplementedError  # abstract
 
     def relevance(self, layer, x, R, out=None):
-        """The four steps for every group; ``out`` is the layer's output ``forward(x)`` if already computed."""
+        """The four steps for every group; ``out`` is the layer's output ``forward(x)`` if already computed.
+
+        Steps 1-3 run for each block of output units of ``layer.output_blocks`` (one block, except for
+        large dense layers whose weights a term modifies: each block's modified weights are then made,
+        used and dropped while in cache); step 4 runs once, on the sums over the blocks.
+        """
         weight, bias = layer.params(x.dtype)
         R = R.astype(x.dtype, copy=False)
-        result = np.zeros_like(x)
-        z_plain = out
+        groups = []
         for group in self.groups(x, weight, bias):
+            # a term whose input is zero adds nothing (e.g. the x^- terms of z+ after a ReLU)
+            terms = [t for t in group.terms if t.input is not None and (t.input is x or t.input.any())]
+            if terms:
+                groups.append((group, terms))
+        modified = any(t.modifier is not None for _, terms in groups for t in terms)
+        grads = {}                                         # id(term) -> [input, coef * sign, sum of c_t]
+        for rows, w, b in layer.output_blocks(weight, bias, modified):
+            sub = (lambda a: a) if rows is None else (lambda a: a if a is None else a[:, rows])
+            for t, k, c in self._messages(layer, x, sub(R), sub(out), groups, w, b, rows):
+                if id(t) in grads:
+                    grads[id(t)][2] += c
+                else:
+                    grads[id(t)] = [t.input, k, c]
+        result = None
+        for inp, k, c in grads.values():                   # step 4: R_x = sum_t coef * sign_t * input_t * c_t
+            part = np.multiply(inp, c)
+            if k != 1:
+                part *= k
+            if result is None:
+                result = part
+            else:
+                result += part
+        return np.zeros_like(x) if result is None else result
+
+    def _messages(self, layer, x, R, out, groups, weight, bias, rows):
+        """Steps 1-3 of every group on one block of outputs: yields ``(term, coef * sign, c_t)``."""
+        modified = {}
+
+        def weight_of(t):
+            if t.modifier is None:
+                return weight
+            if t.modifier not in modified:
+                modified[t.modifier] = t.modifier(weight)
+            return modified[t.modifier]
+
+        z_plain = out
+        for group, terms in groups:
             Rg = R
             if group.where is not None:
                 if z_plain is None:
                     z_plain = layer.linear(x, weight, bias)
                 Rg = np.where(select(z_plain, group.where), R, 0).astype(x.dtype, copy=False)
-            # a term whose input is all zero adds nothing (e.g. the x^- terms of z+ after a ReLU)
-            terms = [t for t in group.terms if t.input is x or t.input.any()] or group.terms[:1]
             if group.plain and out is not None:
-                z = out                                    # step 1 was the recorded forward pass
+                z, own = out, False                        # step 1 was the recorded forward pass
+            else:                                          # step 1: z = sum_t sign_t forward(input_t, W_t) + b
+                z, own = None, True
+                gb = group.bias if rows is None or group.bias is None else group.bias[rows]
+                for n, t in enumerate(terms):
+                    zt = layer.linear(t.input, weight_of(t), gb if n == 0 else None)
+                    z = _scaled(zt, t.sign) if z is None else _accumulate(z, zt, t.sign)
+            s = self._quotient(Rg, z, own)                 # step 2: s = R / z
+            for t in terms:                                # step 3: c_t = backward(s, W_t)
+                yield t, group.coef * t.sign, layer.linear_backward(s, weight_of(t), x.shape)
+
+    def _quotient(self, R, z, own):
+        """``R / stabilize(z)`` with 0/0 := 0 (step 2); ``own`` says z may be overwritten."""
+        if self.epsilon:
+            sign = np.where(z >= 0, self.epsilon, -self.epsilon).astype(z.dtype, copy=False)
+            if own:
+                z += sign
             else:
-                z = None
-                for i, t in enumerate(terms):
-                    zt = layer.linear(t.input, t.weight, group.bias if i == 0 else None)
-                    z = t.sign * zt if z is None else z + t.sign * zt
-            s = safe_divide(Rg, stabilize(z, self.epsilon)).astype(x.dtype, copy=False)
-            for t in terms:
-                result += (group.coef * t.sign) * t.input * layer.linear_backward(s, t.weight, x.shape)
-        return result
+                z = z + sign
+            return np.divide(R, z, out=z)                  # |z| >= epsilon: no zero denominator
+        zero = z == 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s = np.divide(R, z, out=z if own else None)
+        if zero.any():
+            s[zero] = 0
+        return s
 
     # -- the closed form -------------------------------------------------
     def explicit_groups(self, W, b, x, connected):

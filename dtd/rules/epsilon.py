@@ -31,7 +31,7 @@ class Epsilon(LinearRule):
         self.epsilon = float(epsilon)
 
     def groups(self, x, weight, bias):
-        return [Group([Term(x, weight)], bias, plain=True)]
+        return [Group([Term(x)], bias, plain=True)]
 
     def explicit_groups(self, W, b, x, connected):
         q = x[:, None, :] * W[None]

@@ -1,7 +1,7 @@
 """The flat rule."""
 import numpy as np
 
-from .base import Group, LinearRule, Term
+from .base import Group, LinearRule, Term, ones
 
 __all__ = ["Flat"]
 
@@ -24,7 +24,7 @@ class Flat(LinearRule):
         self.epsilon = float(epsilon)
 
     def groups(self, x, weight, bias):
-        return [Group([Term(np.ones_like(x), np.ones_like(weight))])]
+        return [Group([Term(np.ones_like(x), ones)])]
 
     def explicit_groups(self, W, b, x, connected):
         q = np.broadcast_to(connected.astype(W.dtype)[None], (x.shape[0],) + W.shape)

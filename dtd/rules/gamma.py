@@ -1,5 +1,5 @@
 """LRP-gamma."""
-from .base import Group, LinearRule, Term, check_choice, negative, positive
+from .base import Group, LinearRule, Term, check_choice, negative, positive, sign_parts
 
 __all__ = ["Gamma"]
 
@@ -57,12 +57,19 @@ class Gamma(LinearRule):
             return None
         return b + self.gamma * part(b) if self.bias == "gamma" else b
 
+    def boost_positive(self, w):
+        """Weight modifier ``w + gamma w^+``."""
+        return w + self.gamma * positive(w)
+
+    def boost_negative(self, w):
+        """Weight modifier ``w + gamma w^-`` (the generalised rule's negative outputs)."""
+        return w + self.gamma * negative(w)
+
     def groups(self, x, weight, bias):
-        g = self.gamma
+        up, un = self.boost_positive, self.boost_negative
         if not self.generalized:
-            return [Group([Term(x, weight + g * positive(weight))], self._bias(bias, positive))]
-        xp, xn = positive(x), negative(x)
-        up, un = weight + g * positive(weight), weight + g * negative(weight)
+            return [Group([Term(x, up)], self._bias(bias, positive))]
+        xp, xn = sign_parts(x)
         return [Group([Term(xp, up), Term(xn, un)], self._bias(bias, positive), where="positive"),
                 Group([Term(xp, un), Term(xn, up)], self._bias(bias, negative), where="negative")]
 

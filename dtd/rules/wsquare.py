@@ -1,7 +1,7 @@
 """The w^2 rule of deep Taylor decomposition."""
 import numpy as np
 
-from .base import DTDRule, Group, Term, check_choice
+from .base import DTDRule, Group, Term, check_choice, square
 
 __all__ = ["WSquare"]
 
@@ -40,7 +40,7 @@ class WSquare(DTDRule):
         return b * b if b is not None and self.bias == "square" else None
 
     def groups(self, x, weight, bias):
-        return [Group([Term(np.ones_like(x), weight * weight)], self._bias(bias))]
+        return [Group([Term(np.ones_like(x), square)], self._bias(bias))]
 
     def explicit_groups(self, W, b, x, connected):
         q = np.broadcast_to((W * W)[None], (x.shape[0],) + W.shape)

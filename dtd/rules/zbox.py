@@ -54,7 +54,7 @@ class ZBox(DTDRule):
 
     def groups(self, x, weight, bias):
         low, high = self.bounds(x)
-        return [Group([Term(x, weight), Term(low, positive(weight), -1.0), Term(high, negative(weight), -1.0)])]
+        return [Group([Term(x), Term(low, positive, -1.0), Term(high, negative, -1.0)])]
 
     def explicit_groups(self, W, b, x, connected):
         low, high = self.bounds(x)

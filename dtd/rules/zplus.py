@@ -1,7 +1,5 @@
 """The z+ rule of deep Taylor decomposition."""
-import numpy as np
-
-from .base import DTDRule, Group, Term, check_choice, lazy, negative, positive
+from .base import DTDRule, Group, Term, check_choice, negative, positive, sign_parts
 
 __all__ = ["ZPlus"]
 
@@ -47,8 +45,8 @@ class ZPlus(DTDRule):
         return positive(b) if self.bias == "positive" else b
 
     def groups(self, x, weight, bias):
-        return [Group([Term(positive(x), lazy(positive, weight)), Term(negative(x), lazy(negative, weight))],
-                      self._bias(bias))]
+        xp, xn = sign_parts(x)
+        return [Group([Term(xp, positive), Term(xn, negative)], self._bias(bias))]
 
     def explicit_groups(self, W, b, x, connected):
         return [(1.0, positive(x[:, None, :] * W[None]), self._bias(b))]
