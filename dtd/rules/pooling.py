@@ -1,7 +1,4 @@
 """Rules for max pooling and p-norm pooling."""
-import numpy as np
-
-from ..im2col import window_sum
 from .base import Rule, check_choice, safe_divide
 
 __all__ = ["WinnerTakeAll", "Proportional"]
@@ -42,16 +39,14 @@ class WinnerTakeAll(Rule):
     @staticmethod
     def first_winner(layer, x):
         """1 at the first maximum (row-major) of each window, else 0; shape (N, C, H_out, W_out, kH, kW)."""
-        w = layer._windows(x, -np.inf)
-        flat = w.reshape(w.shape[:4] + (-1,))
-        onehot = np.zeros(flat.shape, dtype=x.dtype)
-        np.put_along_axis(onehot, flat.argmax(axis=-1)[..., None], 1, axis=-1)
-        return onehot.reshape(w.shape)
+        return layer.first_winner(x)
 
-    def relevance(self, layer, x, R):
-        if self.ties == "split":
-            return layer.spread_to_winners(x, R)
-        return layer._fold(self.first_winner(layer, x) * R[..., None, None], x.shape)
+    def relevance(self, layer, x, R, out=None):
+        """Relevance of the inputs of the max-pooling ``layer``; ``out`` is ``layer.forward(x)`` if known.
+
+        ``out`` spares recomputing the window maxima; the result is the same with or without it.
+        """
+        return layer.spread_to_winners(x, R, out=out, ties=self.ties)
 
 
 class Proportional(Rule):
@@ -75,6 +70,11 @@ class Proportional(Rule):
         from ..layers.pooling import AvgPool2d, LpPool2d, MaxPool2d, SumPool2d
         return (MaxPool2d, LpPool2d, SumPool2d, AvgPool2d)
 
-    def relevance(self, layer, x, R):
-        s = safe_divide(R, window_sum(layer._windows(x))).astype(x.dtype, copy=False)
-        return x * layer._fold(np.broadcast_to(s[..., None, None], s.shape + layer.kernel_size), x.shape)
+    def relevance(self, layer, x, R, out=None):
+        """Relevance of the inputs of the pooling ``layer``, in the dtype of x.
+
+        ``out`` (``layer.forward(x)``) is accepted for a uniform call and not
+        used: the rule needs the window sums, which are not the output of a max
+        or p-norm pooling.
+        """
+        return layer._times_spread(x, safe_divide(R, layer._window_sums(x)))
