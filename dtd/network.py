@@ -1,9 +1,9 @@
 """Sequential networks: forward, gradient, and the relevance backward pass."""
 import numpy as np
 
-from ._validation import check_input
-from .layers.base import Layer
-from .rules.base import Rule
+from ._validation import all_finite, check_input
+from .layers.base import Layer, LinearLayer
+from .rules.base import LinearRule, Rule
 
 __all__ = ["Sequential", "start_relevance", "resolve_target"]
 
@@ -159,12 +159,32 @@ class Sequential:
         -------
         ndarray shaped like x, or list of ndarray
         """
-        per_layer = self.rule_list(rules)
-        acts = self.forward(x, return_all=True)
+        per_layer = [rule if rule is not None else layer.default_rule()
+                     for rule, layer in zip(self.rule_list(rules), self.layers)]
+        for layer, rule in zip(self.layers, per_layer):
+            layer.check_rule(rule)
+        acts, prepared = self._record(x, per_layer)
         R, _ = start_relevance(acts[-1], target)
         Rs = [R]
-        for layer, a, y, rule in zip(reversed(self.layers), reversed(acts[:-1]), reversed(acts[1:]),
-                                     reversed(per_layer)):
-            R = layer.relevance(a, R, rule, out=y)
+        for i in reversed(range(len(self.layers))):
+            layer = self.layers[i]
+            R = layer._relevance(acts[i], R, per_layer[i], out=acts[i + 1], prepared=prepared[i])
+            if not all_finite(R):
+                raise ValueError(f"explain: the relevance at the input of layer {i} ({type(layer).__name__}) "
+                                 "contains NaN or Inf (an overflow in the forward or relevance pass)")
             Rs.append(R)
         return Rs[::-1] if return_all else R
+
+    def _record(self, x, per_layer):
+        """The forward pass of ``explain``: every layer's input and the output, and for each layer what its
+        linear rule computed along with the layer's product (:meth:`dtd.rules.LinearRule.forward`)."""
+        acts, prepared = [self._check(x)], []
+        for layer, rule in zip(self.layers, per_layer):
+            a = acts[-1]
+            if isinstance(rule, LinearRule) and isinstance(layer, LinearLayer):
+                y, p = rule.forward(layer, layer._check(a))
+            else:
+                y, p = layer.forward(a), None
+            acts.append(y)
+            prepared.append(p)
+        return acts, prepared

@@ -12,9 +12,24 @@ Conv2d, SumPool2d, AvgPool2d).  They expose the operator itself,
 x_shape)``, so that one generic routine can run every linear rule with modified
 weights (see :mod:`dtd.rules.linear`).
 """
+import functools
+import inspect
+
+import numpy as np
+
 from .._validation import check_input, check_relevance
 
 __all__ = ["Layer", "LinearLayer"]
+
+
+@functools.lru_cache(maxsize=None)
+def _takes_keyword(cls, name):
+    return name in inspect.signature(cls.relevance).parameters
+
+
+def _takes(rule, name):
+    """Whether ``rule.relevance`` has a keyword parameter ``name``."""
+    return _takes_keyword(type(rule), name)
 
 
 class Layer:
@@ -73,15 +88,28 @@ class Layer:
         check_relevance(R, self._output_shape(x), self)
         if rule is None:
             rule = self.default_rule()
+        self.check_rule(rule)
+        if out is not None:
+            check_relevance(out, R.shape, self, name="out")
+        return self._relevance(x, R, rule, out)
+
+    def check_rule(self, rule):
+        """Raise TypeError if ``rule`` does not apply to this layer."""
         if not rule.applies_to(self):
             raise TypeError(
                 f"rule {type(rule).__name__} does not apply to layer {type(self).__name__}"
                 f" (it applies to: {', '.join(c.__name__ for c in rule.layer_types())})"
             )
-        if out is not None and isinstance(self, LinearLayer) and hasattr(rule, "groups"):
-            check_relevance(out, R.shape, self, name="out")
-            return rule.relevance(self, x, R, out=out)
-        return rule.relevance(self, x, R)
+
+    def _relevance(self, x, R, rule, out=None, prepared=None):
+        """:meth:`relevance` without the checks (a network checks once): ``out`` and ``prepared``
+        reach the rule if its ``relevance`` takes them."""
+        kwargs = {}
+        if out is not None and _takes(rule, "out"):
+            kwargs["out"] = out
+        if prepared is not None:
+            kwargs["prepared"] = prepared
+        return rule.relevance(self, x, R, **kwargs)
 
     def _output_shape(self, x):
         return self.output_shape(x.shape)
@@ -119,6 +147,25 @@ class LinearLayer(Layer):
     def linear_backward(self, g, weight, x_shape):
         """Transpose of :meth:`linear`: ``d/dx sum(g * linear(x, weight, 0))``."""
         raise NotImplementedError  # abstract
+
+    #: True if weights may be stacked along their first axis to compute several maps in one product
+    #: (their outputs then stack along axis 1): Dense and Conv2d
+    stackable = False
+
+    def linear_stack(self, x, maps):
+        """``[linear(x, w, b) for (w, b) in maps]``, in one product on a :attr:`stackable` layer.
+
+        The outputs of a stacked product are views into one array.
+        """
+        if not self.stackable:
+            return [self.linear(x, w, b) for w, b in maps]
+        sizes = [w.shape[0] for w, _ in maps]
+        w_all = np.concatenate([w for w, _ in maps], axis=0)
+        b_all = None
+        if any(b is not None for _, b in maps):
+            b_all = np.concatenate([np.zeros(n, w_all.dtype) if b is None else b for (_, b), n in zip(maps, sizes)])
+        z = self.linear(x, w_all, b_all)
+        return np.split(z, np.cumsum(sizes)[:-1], axis=1)
 
     def output_blocks(self, weight, bias, modified):
         """Blocks of output units ``(rows, weight_rows, bias_rows)`` that a rule may run one at a time.

@@ -40,6 +40,7 @@ class Conv2d(LinearLayer):
 
     input_ndim = 4
     array_keys = ("weight", "bias")
+    stackable = True
     config_keys = ("stride", "padding")
 
     def __init__(self, weight, bias=None, stride=1, padding=0):

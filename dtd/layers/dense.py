@@ -26,6 +26,7 @@ class Dense(LinearLayer):
 
     input_ndim = 2
     array_keys = ("weight", "bias")
+    stackable = True
 
     def __init__(self, weight, bias=None):
         self.weight = as_float_param(weight, "weight", 2, "Dense")

@@ -38,6 +38,7 @@ class GroupedConv2d(Conv2d):
     """
 
     config_keys = ("stride", "padding", "groups")
+    stackable = False           # stacking along the output channels would mix the groups
 
     def __init__(self, weight, bias=None, stride=1, padding=0, groups=1):
         super().__init__(weight, bias, stride, padding)

@@ -139,6 +139,17 @@ def check_choice(value, allowed, owner, name):
     return value
 
 
+def _modified_weights(weight, memo):
+    """``term -> modifier(weight)``, each modifier applied once (kept in ``memo``)."""
+    def weight_of(t):
+        if t.modifier is None:
+            return weight
+        if t.modifier not in memo:
+            memo[t.modifier] = t.modifier(weight)
+        return memo[t.modifier]
+    return weight_of
+
+
 def _scaled(z, sign):
     """``sign * z``, in place (z is a fresh array)."""
     if sign != 1:
@@ -220,54 +231,107 @@ class LinearRule(Rule):
         """The rule as data: a list of :class:`Group` built from the layer's parameters."""
         raise NotImplementedError  # abstract
 
-    def relevance(self, layer, x, R, out=None):
-        """The four steps for every group; ``out`` is the layer's output ``forward(x)`` if already computed.
+    def relevance(self, layer, x, R, out=None, prepared=None):
+        """The four steps for every group.
+
+        Parameters
+        ----------
+        layer : LinearLayer
+        x : ndarray
+            The layer's input.
+        R : ndarray
+            Relevance of the layer's outputs.
+        out : ndarray, optional
+            The layer's output ``forward(x)``, if already computed (LRP-0 and
+            epsilon then skip step 1).
+        prepared : dict, optional
+            What :meth:`forward` computed for this ``x`` (step 1 of some groups).
 
         Steps 1-3 run for each block of output units of ``layer.output_blocks`` (one block, except for
         large dense layers whose weights a term modifies: each block's modified weights are then made,
-        used and dropped while in cache); step 4 runs once, on the sums over the blocks.
+        used and dropped while in cache); step 4 runs once, on the sums over the blocks.  Terms that
+        share an input share one transposed product in step 3 (their ``s`` and weights stacked).
         """
         weight, bias = layer.params(x.dtype)
         R = R.astype(x.dtype, copy=False)
+        groups = self._active_groups(x, weight, bias)
+        modified = any(t.modifier is not None for _, terms in groups for t in terms)
+        blocks = layer.output_blocks(weight, bias, modified)
+        if prepared is None or len(blocks) > 1:
+            prepared = None                                # (what forward prepared is for the whole layer)
+        grads = {}                                         # id(input) -> [input, sum_t coef * sign_t * c_t]
+        for rows, w, b in blocks:
+            sub = (lambda a: a) if rows is None else (lambda a: a if a is None else a[:, rows])
+            quotients = self._quotients(layer, x, sub(R), sub(out), groups, w, b, rows,
+                                        prepared or {"z": {}, "weights": {}})
+            for inp, c in self._backward(layer, x.shape, quotients):
+                if id(inp) in grads:
+                    grads[id(inp)][1] += c
+                else:
+                    grads[id(inp)] = [inp, c]
+        result = None
+        for inp, c in grads.values():                      # step 4: R_x = sum_t input_t * (coef sign_t c_t)
+            if result is None:
+                result = np.multiply(inp, c)
+            else:
+                result += inp * c
+        return np.zeros_like(x) if result is None else result
+
+    def forward(self, layer, x):
+        """``layer``'s output for ``x``, and step 1 of the groups that can share its matrix product.
+
+        A network's explain calls this in its forward pass: a group whose terms
+        all take ``x`` itself (gamma, z+ and alpha-beta after a ReLU) has its
+        denominator computed in the same product as the layer's output (one
+        im2col for both, a taller weight matrix for BLAS), and :meth:`relevance`
+        then skips its step 1.
+
+        Returns
+        -------
+        y : ndarray
+            ``layer.forward(x)`` (possibly a view into a larger array).
+        prepared : dict
+            To pass to :meth:`relevance` with this ``x``.
+        """
+        weight, bias = layer.params(x.dtype)
+        prepared = {"z": {}, "weights": {}}
+        if not getattr(layer, "stackable", False):
+            return layer.linear(x, weight, bias), prepared
+        groups = self._active_groups(x, weight, bias)
+        modified = any(t.modifier is not None for _, terms in groups for t in terms)
+        if len(layer.output_blocks(weight, bias, modified)) > 1:
+            return layer.linear(x, weight, bias), prepared
+        weight_of = _modified_weights(weight, prepared["weights"])
+        maps, fused = [(weight, bias)], []
+        for g, (group, terms) in enumerate(groups):
+            if group.plain or any(t.input is not x for t in terms):
+                continue
+            w = None
+            for t in terms:
+                w = t.sign * weight_of(t) if w is None else w + t.sign * weight_of(t)
+            maps.append((w, group.bias))
+            fused.append(g)
+        if not fused:
+            return layer.linear(x, weight, bias), prepared
+        outs = layer.linear_stack(x, maps)
+        prepared["z"] = dict(zip(fused, outs[1:]))
+        return outs[0], prepared
+
+    def _active_groups(self, x, weight, bias):
+        """``[(group, terms)]`` without the terms whose input is zero (e.g. the x^- terms of z+ after a ReLU)."""
         groups = []
         for group in self.groups(x, weight, bias):
-            # a term whose input is zero adds nothing (e.g. the x^- terms of z+ after a ReLU)
             terms = [t for t in group.terms if t.input is not None and (t.input is x or t.input.any())]
             if terms:
                 groups.append((group, terms))
-        modified = any(t.modifier is not None for _, terms in groups for t in terms)
-        grads = {}                                         # id(term) -> [input, coef * sign, sum of c_t]
-        for rows, w, b in layer.output_blocks(weight, bias, modified):
-            sub = (lambda a: a) if rows is None else (lambda a: a if a is None else a[:, rows])
-            for t, k, c in self._messages(layer, x, sub(R), sub(out), groups, w, b, rows):
-                if id(t) in grads:
-                    grads[id(t)][2] += c
-                else:
-                    grads[id(t)] = [t.input, k, c]
-        result = None
-        for inp, k, c in grads.values():                   # step 4: R_x = sum_t coef * sign_t * input_t * c_t
-            part = np.multiply(inp, c)
-            if k != 1:
-                part *= k
-            if result is None:
-                result = part
-            else:
-                result += part
-        return np.zeros_like(x) if result is None else result
+        return groups
 
-    def _messages(self, layer, x, R, out, groups, weight, bias, rows):
-        """Steps 1-3 of every group on one block of outputs: yields ``(term, coef * sign, c_t)``."""
-        modified = {}
-
-        def weight_of(t):
-            if t.modifier is None:
-                return weight
-            if t.modifier not in modified:
-                modified[t.modifier] = t.modifier(weight)
-            return modified[t.modifier]
-
+    def _quotients(self, layer, x, R, out, groups, weight, bias, rows, prepared):
+        """Steps 1 and 2 of every group on one block of outputs: ``[(term, coef * sign, s, W_t)]``."""
+        weight_of = _modified_weights(weight, prepared["weights"])
+        result = []
         z_plain = out
-        for group, terms in groups:
+        for g, (group, terms) in enumerate(groups):
             Rg = R
             if group.where is not None:
                 if z_plain is None:
@@ -275,6 +339,8 @@ class LinearRule(Rule):
                 Rg = np.where(select(z_plain, group.where), R, 0).astype(x.dtype, copy=False)
             if group.plain and out is not None:
                 z, own = out, False                        # step 1 was the recorded forward pass
+            elif g in prepared["z"]:
+                z, own = prepared["z"][g], True            # step 1 was done with the forward pass
             else:                                          # step 1: z = sum_t sign_t forward(input_t, W_t) + b
                 z, own = None, True
                 gb = group.bias if rows is None or group.bias is None else group.bias[rows]
@@ -282,8 +348,30 @@ class LinearRule(Rule):
                     zt = layer.linear(t.input, weight_of(t), gb if n == 0 else None)
                     z = _scaled(zt, t.sign) if z is None else _accumulate(z, zt, t.sign)
             s = self._quotient(Rg, z, own)                 # step 2: s = R / z
-            for t in terms:                                # step 3: c_t = backward(s, W_t)
-                yield t, group.coef * t.sign, layer.linear_backward(s, weight_of(t), x.shape)
+            result += [(t, group.coef * t.sign, s, weight_of(t)) for t in terms]
+        return result
+
+    @staticmethod
+    def _backward(layer, x_shape, quotients):
+        """Step 3: ``(input, sum over its terms of coef * sign * backward(s, W_t))`` for each distinct input.
+
+        On a layer whose weights stack along the output axis (Dense, Conv2d), the terms of one input
+        share a single transposed product of the stacked ``coef * sign * s`` and weights.
+        """
+        by_input = {}
+        for t, k, s, w in quotients:
+            by_input.setdefault(id(t.input), (t.input, []))[1].append((k, s, w))
+        for inp, items in by_input.values():
+            if len(items) > 1 and getattr(layer, "stackable", False):
+                s_all = np.concatenate([s if k == 1 else k * s for k, s, _ in items], axis=1)
+                w_all = np.concatenate([w for _, _, w in items], axis=0)
+                yield inp, layer.linear_backward(s_all, w_all, x_shape)
+                continue
+            c = None
+            for k, s, w in items:
+                ct = layer.linear_backward(s, w, x_shape)
+                c = _scaled(ct, k) if c is None else _accumulate(c, ct, k)
+            yield inp, c
 
     def _quotient(self, R, z, own):
         """``R / stabilize(z)`` with 0/0 := 0 (step 2); ``own`` says z may be overwritten."""

@@ -1,0 +1,69 @@
+"""A network's explain computes step 1 of some groups in the same product as the forward pass.
+
+``LinearRule.forward(layer, x)`` returns the layer's output and the
+denominators of the groups whose terms all take x (stacked into one product
+on Dense and Conv2d); ``relevance(..., prepared=...)`` then skips their step 1.
+Both must give the same numbers as the plain routes: the output equals
+``layer.forward(x)`` and the relevance equals the one computed without the
+prepared denominators (float64; the same products summed in another blocking
+order, so 1e-12 relative).
+"""
+import numpy as np
+import pytest
+
+from dtd import Sequential
+from dtd.layers import Conv2d, Dense, Flatten, GroupedConv2d, ReLU, SumPool2d
+from dtd.rules import AlphaBeta, Epsilon, Flat, Gamma, WSquare, ZBox, ZPlus
+
+RULES = {
+    "epsilon": Epsilon(0.1), "gamma": Gamma(0.25), "gamma-generalized": Gamma(0.5, generalized=True),
+    "alpha2-beta1": AlphaBeta(2, 1), "zplus": ZPlus(), "zplus-bias": ZPlus(bias="plain"),
+    "wsquare": WSquare(), "flat": Flat(), "zbox": ZBox(-1.0, 2.0),
+}
+LAYERS = {
+    "dense": (lambda rng: Dense(rng.normal(size=(6, 8)), rng.normal(size=6)), (8,)),
+    "conv": (lambda rng: Conv2d(rng.normal(size=(4, 3, 3, 3)), rng.normal(size=4), padding=1), (3, 6, 7)),
+    "conv-s2": (lambda rng: Conv2d(rng.normal(size=(4, 3, 2, 2)), rng.normal(size=4), stride=2), (3, 6, 6)),
+    "grouped": (lambda rng: GroupedConv2d(rng.normal(size=(4, 1, 3, 3)), rng.normal(size=4), groups=2), (2, 5, 5)),
+    "sumpool": (lambda rng: SumPool2d(2), (2, 4, 4)),
+}
+
+
+@pytest.mark.parametrize("layer_name", sorted(LAYERS))
+@pytest.mark.parametrize("rule_name", sorted(RULES))
+@pytest.mark.parametrize("sign", ["positive", "signed"])
+def test_prepared_forward_gives_the_same_output_and_relevance(layer_name, rule_name, sign):
+    rng = np.random.default_rng(len(layer_name) * 31 + len(rule_name))
+    make, shape = LAYERS[layer_name]
+    layer, rule = make(rng), RULES[rule_name]
+    x = rng.normal(size=(2,) + shape)
+    if sign == "positive":
+        x = np.abs(x)
+    y, prepared = rule.forward(layer, x)
+    np.testing.assert_allclose(y, layer.forward(x), rtol=1e-12, atol=1e-12)
+    R = rng.normal(size=y.shape)
+    want = layer.relevance(x, R, rule)
+    got = rule.relevance(layer, x, R, out=y, prepared=prepared)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
+    fused = len(prepared["z"])
+    if layer_name in ("dense", "conv", "conv-s2") and sign == "positive" and rule_name in (
+            "gamma", "gamma-generalized", "alpha2-beta1", "zplus", "zplus-bias"):
+        assert fused >= 1              # after a ReLU these rules share the forward's product
+    if layer_name in ("grouped", "sumpool") or rule_name in ("epsilon", "wsquare", "flat", "zbox"):
+        assert fused == 0              # not stackable, or no group whose terms all take x
+
+
+def test_network_explain_uses_the_prepared_forward_and_matches_layer_by_layer():
+    """Sequential.explain (fused forward) equals the layer-by-layer relevance of the recorded activations."""
+    rng = np.random.default_rng(7)
+    net = Sequential([Conv2d(rng.normal(size=(4, 2, 3, 3)), -np.abs(rng.normal(size=4)), padding=1), ReLU(),
+                      Conv2d(rng.normal(size=(3, 4, 3, 3)), -np.abs(rng.normal(size=3))), ReLU(), Flatten(),
+                      Dense(rng.normal(size=(5, 48)), rng.normal(size=5))])
+    x = rng.uniform(size=(3, 2, 6, 6))
+    rules = [ZBox(0.0, 1.0), None, Gamma(0.25, generalized=True), None, None, AlphaBeta(2, 1)]
+    got = net.explain(x, rules, return_all=True)
+    acts = net.forward(x, return_all=True)
+    R = got[-1]
+    for i in reversed(range(len(net.layers))):
+        R = net.layers[i].relevance(acts[i], R, rules[i])
+        np.testing.assert_allclose(got[i], R, rtol=1e-12, atol=1e-12 * np.abs(R).max())
