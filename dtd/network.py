@@ -95,9 +95,16 @@ class Sequential:
     def forward(self, x, return_all=False):
         """Output for the batch ``x``; with ``return_all`` the list of every layer's input and the output."""
         acts = [self._check(x)]
+        if return_all:
+            for layer in self.layers:
+                acts.append(layer.forward(acts[-1]))
+            return acts
+        a, owned = acts[0], False                      # owned: a is an array this pass made (not x, nor a view of it)
         for layer in self.layers:
-            acts.append(layer.forward(acts[-1]))
-        return acts if return_all else acts[-1]
+            y = layer._forward_inplace(layer._check(a)) if owned else layer.forward(a)
+            owned = owned if np.may_share_memory(y, a) else True
+            a = y
+        return a
 
     __call__ = forward
 

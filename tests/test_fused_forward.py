@@ -67,3 +67,16 @@ def test_network_explain_uses_the_prepared_forward_and_matches_layer_by_layer():
     for i in reversed(range(len(net.layers))):
         R = net.layers[i].relevance(acts[i], R, rules[i])
         np.testing.assert_allclose(got[i], R, rtol=1e-12, atol=1e-12 * np.abs(R).max())
+
+
+def test_forward_overwrites_only_its_own_intermediate_arrays():
+    """Sequential.forward runs ReLU in place on arrays it made, never on the input or a view of it."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 3, 4, 4))
+    keep = x.copy()
+    for layers in ([ReLU(), Flatten(), ReLU()], [Flatten(), ReLU(), ReLU()],
+                   [Conv2d(rng.normal(size=(2, 3, 3, 3))), ReLU(), Flatten(), ReLU(), Dense(rng.normal(size=(2, 8)))]):
+        net = Sequential(layers)
+        want = net.forward(x, return_all=True)[-1]
+        np.testing.assert_array_equal(net.forward(x), want)
+        np.testing.assert_array_equal(x, keep)

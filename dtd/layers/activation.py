@@ -21,6 +21,9 @@ class ReLU(Layer):
     def _forward(self, x):
         return np.maximum(x, 0)
 
+    def _forward_inplace(self, x):
+        return np.maximum(x, 0, out=x)
+
     def _backward(self, x, grad_y):
         return grad_y * (x > 0)
 

@@ -56,6 +56,11 @@ class Layer:
         """Output of the layer for the batch ``x`` (see the class docstring for shapes)."""
         return self._forward(self._check(x))
 
+    def _forward_inplace(self, x):
+        """``_forward(x)``, overwriting ``x`` if that saves memory (a network's forward pass calls this
+        on arrays it made itself and will not read again).  Default: the plain forward."""
+        return self._forward(x)
+
     def backward(self, x, grad_y):
         """Gradient of ``sum(grad_y * forward(x))`` with respect to ``x``."""
         self._check(x)

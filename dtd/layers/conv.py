@@ -3,6 +3,7 @@ import numpy as np
 
 from .._validation import as_float_param, check_relevance, pair
 from ..im2col import col2im, im2col, output_size, pad
+from .. import _workspace as workspace
 from .._workspace import scratch
 from .base import LinearLayer
 
@@ -95,42 +96,86 @@ class Conv2d(LinearLayer):
         im2col(xp, self.kernel_size, self.stride, out=buf[:, :K])
         return buf
 
+    @staticmethod
+    def _chunks(N, rows, cols, dtype):
+        """Slices of the batch whose (rows x cols) matrices together fit the scratch limit (>= 1 sample each).
+
+        The im2col matrix is kH*kW times the size of the image: built for the whole of a large batch it
+        would be the largest array of a pass (7 GB for 64 images at one 64-channel 224x224 layer).  Built
+        for a few samples at a time into the reused scratch buffer, it bounds the memory of a pass by the
+        activations, whatever the batch size.
+        """
+        per = rows * cols * np.dtype(dtype).itemsize
+        step = max(1, min(N, workspace.LIMIT // max(per, 1)))
+        return [slice(i, i + step) for i in range(0, N, step)]
+
     def linear(self, x, weight, bias):
         N = x.shape[0]
         Co = weight.shape[0]
         Ho, Wo = self.output_shape(x.shape)[2:]
         w = weight.reshape(Co, -1)
-        if bias is not None and bias.any():
+        extra = int(bias is not None and bool(bias.any()))
+        if extra:
             # the bias as one more column of the weights against a row of ones: no extra pass over z
-            cols = self._cols(x, extra_rows=1)
-            cols[:, -1] = 1
             w = np.concatenate([w, bias[:, None].astype(w.dtype, copy=False)], axis=1)
-        else:
-            cols = self._cols(x)
-        return np.matmul(w, cols).reshape(N, Co, Ho, Wo)                      # (N, C_out, Ho*Wo)
+        z = np.empty((N, Co, Ho * Wo), np.result_type(w, x))
+        for part in self._chunks(N, w.shape[1], Ho * Wo, x.dtype):
+            cols = self._cols(x[part], extra_rows=extra)
+            if extra:
+                cols[:, -1] = 1
+            np.matmul(w, cols, out=z[part])
+        return z.reshape(N, Co, Ho, Wo)
+
+    def linear_stack(self, x, maps):
+        """Several maps of ``x`` sharing one im2col matrix: one taller product for fewer than 256 output
+        channels (where BLAS gains from the height), else one product per map (no copy of the weights)."""
+        if maps[0][0].shape[0] < 256:
+            return super().linear_stack(x, maps)
+        N = x.shape[0]
+        Ho, Wo = self.output_shape(x.shape)[2:]
+        outs = [np.empty((N, w.shape[0], Ho * Wo), np.result_type(w, x)) for w, _ in maps]
+        K = x.shape[1] * self.kernel_size[0] * self.kernel_size[1]
+        for part in self._chunks(N, K, Ho * Wo, x.dtype):
+            cols = self._cols(x[part])
+            for (w, _), z in zip(maps, outs):
+                np.matmul(w.reshape(w.shape[0], -1), cols, out=z[part])
+        for (_, b), z in zip(maps, outs):
+            if b is not None and b.any():
+                z += b[:, None]
+        return [z.reshape(N, -1, Ho, Wo) for z in outs]
 
     def linear_backward(self, g, weight, x_shape):
         N, C, H, W = x_shape
         (kH, kW), (pH, pW) = self.kernel_size, self.padding
         Co = weight.shape[0]
         dtype = np.result_type(weight, g)
-        if self.stride == (1, 1) and pH < kH and pW < kW and N * H * W >= 2048:
+        if self.stride == (1, 1) and pH < kH and pW < kW and N * H * W >= 2048 and Co <= C:
             # stride 1: the transpose is a convolution of g, padded by k - 1 - p, with the kernel flipped
             # and its channel axes exchanged -- an im2col and one product, no scatter (faster unless the
-            # image is so small that flipping the weights costs more than the scatter)
+            # image is so small that flipping the weights costs more than the scatter, or g has more
+            # channels than x, which makes its im2col matrix the larger one)
             flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, -1)
             qH, qW = kH - 1 - pH, kW - 1 - pW
-            gp = pad(g, (qH, qW), out=scratch("conv-pad", (N, Co, g.shape[2] + 2 * qH, g.shape[3] + 2 * qW),
-                                               g.dtype) if qH or qW else None)
-            cols = scratch("conv-cols", (N, Co * kH * kW, H * W), g.dtype)
-            im2col(gp, (kH, kW), (1, 1), out=cols)
-            return np.matmul(flipped, cols).reshape(N, C, H, W)
+            out = np.empty((N, C, H * W), dtype)
+            for part in self._chunks(N, Co * kH * kW, H * W, g.dtype):
+                gc = g[part]
+                n = gc.shape[0]
+                gp = pad(gc, (qH, qW), out=scratch("conv-pad", (n, Co, gc.shape[2] + 2 * qH, gc.shape[3] + 2 * qW),
+                                                    g.dtype) if qH or qW else None)
+                cols = scratch("conv-cols", (n, Co * kH * kW, H * W), g.dtype)
+                im2col(gp, (kH, kW), (1, 1), out=cols)
+                np.matmul(flipped, cols, out=out[part])
+            return out.reshape(N, C, H, W)
         w = weight.reshape(Co, -1)
         g = g.reshape(N, Co, -1)
-        cols = scratch("conv-cols", (N, w.shape[1], g.shape[2]), dtype)
-        np.matmul(w.T, g, out=cols)                                           # (N, C*kH*kW, Ho*Wo)
-        padded = col2im(cols, (N, C, H + 2 * pH, W + 2 * pW), self.kernel_size, self.stride)
-        return padded[:, :, pH:pH + H, pW:pW + W]
+        out = np.empty((N, C, H, W), dtype)
+        for part in self._chunks(N, w.shape[1], g.shape[2], dtype):
+            n = g[part].shape[0]
+            cols = scratch("conv-cols", (n, w.shape[1], g.shape[2]), dtype)
+            np.matmul(w.T, g[part], out=cols)                                 # (n, C*kH*kW, Ho*Wo)
+            padded = col2im(cols, (n, C, H + 2 * pH, W + 2 * pW), self.kernel_size, self.stride)
+            out[part] = padded[:, :, pH:pH + H, pW:pW + W]
+        return out
 
     def param_grads(self, x, grad_y):
         """Gradients of ``sum(grad_y * forward(x))`` w.r.t. ``(weight, bias)``.

@@ -355,14 +355,27 @@ class LinearRule(Rule):
     def _backward(layer, x_shape, quotients):
         """Step 3: ``(input, sum over its terms of coef * sign * backward(s, W_t))`` for each distinct input.
 
-        On a layer whose weights stack along the output axis (Dense, Conv2d), the terms of one input
-        share a single transposed product of the stacked ``coef * sign * s`` and weights.
+        On a layer whose weights stack (Dense, Conv2d), the terms of one input share a single transposed
+        product of their stacked ``coef * sign * s`` and weights (output axis), and inputs with one term
+        each and the same ``s`` (z^B's x, l and h) share one of their weights stacked on the input axis.
         """
         by_input = {}
         for t, k, s, w in quotients:
             by_input.setdefault(id(t.input), (t.input, []))[1].append((k, s, w))
-        for inp, items in by_input.values():
-            if len(items) > 1 and getattr(layer, "stackable", False):
+        stackable = getattr(layer, "stackable", False)
+        singles = [(key, inp, items[0]) for key, (inp, items) in by_input.items() if len(items) == 1]
+        done = set()
+        if stackable and len(singles) > 1 and all(item[1] is singles[0][2][1] for _, _, item in singles):
+            s = singles[0][2][1]
+            w_all = np.concatenate([w if k == 1 else k * w for _, _, (k, _, w) in singles], axis=1)
+            shape = (x_shape[0], x_shape[1] * len(singles)) + tuple(x_shape[2:])
+            parts = np.split(layer.linear_backward(s, w_all, shape), len(singles), axis=1)
+            yield from zip([inp for _, inp, _ in singles], parts)
+            done = {key for key, _, _ in singles}
+        for key, (inp, items) in by_input.items():
+            if key in done:
+                continue
+            if len(items) > 1 and stackable:
                 s_all = np.concatenate([s if k == 1 else k * s for k, s, _ in items], axis=1)
                 w_all = np.concatenate([w for _, _, w in items], axis=0)
                 yield inp, layer.linear_backward(s_all, w_all, x_shape)

@@ -1,4 +1,6 @@
 """LRP-gamma."""
+import numpy as np
+
 from .base import Group, LinearRule, Term, check_choice, negative, positive, sign_parts
 
 __all__ = ["Gamma"]
@@ -59,11 +61,17 @@ class Gamma(LinearRule):
 
     def boost_positive(self, w):
         """Weight modifier ``w + gamma w^+``."""
-        return w + self.gamma * positive(w)
+        out = np.maximum(w, 0)
+        out *= self.gamma
+        out += w
+        return out
 
     def boost_negative(self, w):
         """Weight modifier ``w + gamma w^-`` (the generalised rule's negative outputs)."""
-        return w + self.gamma * negative(w)
+        out = np.minimum(w, 0)
+        out *= self.gamma
+        out += w
+        return out
 
     def groups(self, x, weight, bias):
         up, un = self.boost_positive, self.boost_negative
