@@ -176,10 +176,10 @@ class Sequential:
         for i in reversed(range(len(self.layers))):
             layer = self.layers[i]
             R = layer._relevance(acts[i], R, per_layer[i], out=acts[i + 1], prepared=prepared[i])
-            if not all_finite(R):
-                raise ValueError(f"explain: the relevance at the input of layer {i} ({type(layer).__name__}) "
-                                 "contains NaN or Inf (an overflow in the forward or relevance pass)")
             Rs.append(R)
+        if not all_finite(R):
+            raise ValueError("explain: the input relevance contains NaN or Inf (an overflow in the forward or "
+                             "relevance pass; explain(..., return_all=True) shows the relevance at every layer)")
         return Rs[::-1] if return_all else R
 
     def _record(self, x, per_layer):

@@ -389,7 +389,8 @@ class LinearRule(Rule):
     def _quotient(self, R, z, own):
         """``R / stabilize(z)`` with 0/0 := 0 (step 2); ``own`` says z may be overwritten."""
         if self.epsilon:
-            sign = np.where(z >= 0, self.epsilon, -self.epsilon).astype(z.dtype, copy=False)
+            eps = z.dtype.type(self.epsilon)
+            sign = np.where(z >= 0, eps, -eps)             # in z's dtype (Python floats would give float64)
             if own:
                 z += sign
             else:

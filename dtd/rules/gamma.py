@@ -60,18 +60,12 @@ class Gamma(LinearRule):
         return b + self.gamma * part(b) if self.bias == "gamma" else b
 
     def boost_positive(self, w):
-        """Weight modifier ``w + gamma w^+``."""
-        out = np.maximum(w, 0)
-        out *= self.gamma
-        out += w
-        return out
+        """Weight modifier ``w + gamma w^+`` (computed as ``max((1 + gamma) w, w)``: two passes)."""
+        return np.maximum(w * (1.0 + self.gamma), w)
 
     def boost_negative(self, w):
-        """Weight modifier ``w + gamma w^-`` (the generalised rule's negative outputs)."""
-        out = np.minimum(w, 0)
-        out *= self.gamma
-        out += w
-        return out
+        """Weight modifier ``w + gamma w^-`` (``min((1 + gamma) w, w)``; the generalised rule's negative outputs)."""
+        return np.minimum(w * (1.0 + self.gamma), w)
 
     def groups(self, x, weight, bias):
         up, un = self.boost_positive, self.boost_negative
