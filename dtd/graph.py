@@ -10,10 +10,10 @@ topological order; what reaches a node from several consumers is summed.
 import numpy as np
 
 from ._validation import check_input
-from .layers.base import Layer
+from .layers.base import Layer, LinearLayer
 from .merge import Add, Concat, Merge
 from .network import Sequential, resolve_target, start_relevance
-from .rules.base import Rule
+from .rules.base import LinearRule, Rule
 
 __all__ = ["Graph", "Node", "Concat", "Add"]
 
@@ -246,14 +246,27 @@ class Graph:
         ndarray shaped like x, or dict
         """
         per_layer = self.rule_dict(rules)
-        acts = self.forward(x, return_all=True)
+        ops = {n.name: n.op for n in self.nodes}
+        per_layer = {name: rule if rule is not None else ops[name].default_rule() for name, rule in per_layer.items()}
+        for name, rule in per_layer.items():
+            ops[name].check_rule(rule)
+        acts, prepared = {self.input: check_input(x, "Graph")}, {}
+        for n in self.nodes:                   # the forward pass, with the linear rules' denominators (see Sequential)
+            rule = per_layer.get(n.name)
+            if isinstance(rule, LinearRule) and isinstance(n.op, LinearLayer):
+                acts[n.name], prepared[n.name] = rule.forward(n.op, n.op._check(acts[n.inputs[0]]))
+            elif isinstance(n.op, Layer):
+                acts[n.name] = n.op.forward(acts[n.inputs[0]])
+            else:
+                acts[n.name] = n.op.forward([acts[i] for i in n.inputs])
         R, _ = start_relevance(acts[self.output], target)
         seen = {}
 
         def step(n, ins, Ry):
             seen[n.name] = Ry
             if isinstance(n.op, Layer):
-                return [n.op.relevance(ins[0], Ry, per_layer[n.name], out=acts[n.name])]
+                return [n.op._relevance(ins[0], Ry, per_layer[n.name], out=acts[n.name],
+                                        prepared=prepared.get(n.name))]
             return n.op.relevance(ins, Ry)
         R_in = self._backward(acts, R, step)[self.input]
         if not return_all:

@@ -80,3 +80,17 @@ def test_forward_overwrites_only_its_own_intermediate_arrays():
         want = net.forward(x, return_all=True)[-1]
         np.testing.assert_array_equal(net.forward(x), want)
         np.testing.assert_array_equal(x, keep)
+
+
+@pytest.mark.parametrize("rules", [ZPlus(), Gamma(0.25, generalized=True), AlphaBeta(2, 1)])
+def test_graph_explain_with_the_prepared_forward_equals_the_unprepared_one(monkeypatch, rules):
+    """Graph.explain prepares the denominators too; turning stacking off (nothing prepared) changes nothing."""
+    from test_graph import rng as make_rng, two_branch
+    g = two_branch(make_rng(5))
+    x = np.abs(make_rng(6).normal(size=(3, 2, 6, 6)))
+    got = g.explain(x, rules, return_all=True)
+    monkeypatch.setattr(Conv2d, "stackable", False)
+    monkeypatch.setattr(Dense, "stackable", False)
+    want = g.explain(x, rules, return_all=True)
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-12, atol=1e-12 * np.abs(want[name]).max())
