@@ -94,3 +94,19 @@ def test_graph_explain_with_the_prepared_forward_equals_the_unprepared_one(monke
     want = g.explain(x, rules, return_all=True)
     for name in want:
         np.testing.assert_allclose(got[name], want[name], rtol=1e-12, atol=1e-12 * np.abs(want[name]).max())
+
+
+@pytest.mark.parametrize("rule", [ZPlus(), Gamma(0.25, generalized=True), AlphaBeta(2, 1), WSquare(), Flat()])
+def test_blocked_dense_keeps_float32(rule):
+    """A dense layer run in blocks of output rows (Dense.output_blocks) stays in float32 and agrees with
+    float64 to float32 rounding (rtol 1e-4: a few thousand products summed in float32)."""
+    rng = np.random.default_rng(4)
+    layer = Dense(rng.normal(size=(40, 30)), rng.normal(size=40))
+    layer.block_bytes = 200                      # 30 floats a row: blocks of a few rows in either dtype
+    assert len(layer.output_blocks(layer.weight.astype(np.float32), None, True)) > 1
+    x = np.abs(rng.normal(size=(3, 30)))
+    R = np.abs(layer.forward(x))
+    r64 = layer.relevance(x, R, rule)
+    r32 = layer.relevance(x.astype(np.float32), R.astype(np.float32), rule)
+    assert r32.dtype == np.float32
+    np.testing.assert_allclose(r32, r64, rtol=1e-4, atol=1e-5 * np.abs(r64).max())
