@@ -171,7 +171,7 @@ def _accumulate(z, zt, sign):
 def sign_parts(x):
     """``(x^+, x^-)`` with None for a part that is all zero, and x itself for a part equal to x.
 
-    After a ReLU (x >= 0) this is ``(x, None)`` at the cost of two reductions: no copies, and the
+    After a ReLU (x >= 0) this is ``(x, None)`` at the cost of one reduction: no copies, and the
     terms of x^- drop out of the rules.
 
     >>> xp, xn = sign_parts(np.array([1.0, 2.0]))
@@ -180,9 +180,12 @@ def sign_parts(x):
     >>> [p.tolist() for p in sign_parts(np.array([-1.0, 2.0]))]
     [[0.0, 2.0], [-1.0, 0.0]]
     """
-    lo, hi = x.min(), x.max()
-    xp = x if lo >= 0 else (None if hi <= 0 else np.maximum(x, 0))
-    xn = x if hi <= 0 else (None if lo >= 0 else np.minimum(x, 0))
+    lo = x.min()
+    if lo >= 0:                                        # the common case (after a ReLU): one reduction
+        return x, None
+    hi = x.max()
+    xp = None if hi <= 0 else np.maximum(x, 0)
+    xn = x if hi <= 0 else np.minimum(x, 0)
     return xp, xn
 
 
