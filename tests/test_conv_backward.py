@@ -59,7 +59,7 @@ def test_float32_stays_float32_on_both_routes():
 @pytest.mark.parametrize("limit", [1, 30_000, 400_000])    # 1 byte: one sample a chunk, im2col in fresh memory
 def test_batch_chunks_under_a_small_scratch_limit_give_the_same_numbers(monkeypatch, limit):
     """With a small scratch limit the convolution builds its im2col matrix for a few samples at a time."""
-    import dtd._workspace as workspace
+    import dtd.workspace as workspace
     rng = np.random.default_rng(11)
     big = Conv2d(rng.normal(size=(3, 4, 3, 3)), rng.normal(size=3), padding=1)        # flip route at 48x48
     tall = Conv2d(rng.normal(size=(300, 2, 2, 2)), rng.normal(size=300), stride=2)    # stacks per map (>= 256)

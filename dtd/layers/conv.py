@@ -3,8 +3,8 @@ import numpy as np
 
 from .._validation import as_float_param, check_relevance, pair
 from ..im2col import col2im, im2col, output_size, pad
-from .. import _workspace as workspace
-from .._workspace import scratch
+from .. import workspace
+from ..workspace import scratch
 from .base import LinearLayer
 
 __all__ = ["Conv2d"]
@@ -26,7 +26,7 @@ class Conv2d(LinearLayer):
 
     The forward is one matrix product of the weights, shape (C_out, C_in*kH*kW),
     with the im2col matrix (:func:`dtd.im2col.im2col`, one copy of the windows,
-    written into a reused scratch buffer, :mod:`dtd._workspace`; a nonzero bias
+    written into a reused scratch buffer, :mod:`dtd.workspace`; a nonzero bias
     rides along as one more column against a row of ones).  The transpose
     (gradient, and step 3 of every rule) is, for stride 1 on images of at least
     2048 positions, the convolution of the padded gradient with the flipped
