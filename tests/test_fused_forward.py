@@ -110,3 +110,22 @@ def test_blocked_dense_keeps_float32(rule):
     r32 = layer.relevance(x.astype(np.float32), R.astype(np.float32), rule)
     assert r32.dtype == np.float32
     np.testing.assert_allclose(r32, r64, rtol=1e-4, atol=1e-5 * np.abs(r64).max())
+
+
+def test_generalized_gamma_prepares_both_groups_from_two_products(monkeypatch):
+    """After a ReLU the generalised gamma's two denominators come from x w and x w+ (one extra product, not
+    two), and equal the direct x (w + g w+) + b + g b+ and x (w + g w-) + b + g b- on their outputs."""
+    rng = np.random.default_rng(9)
+    layer = Conv2d(rng.normal(size=(4, 3, 3, 3)), rng.normal(size=4), padding=1)
+    x = np.abs(rng.normal(size=(2, 3, 5, 5)))
+    rule = Gamma(0.5, generalized=True)
+    calls = []
+    original = Conv2d.linear_stack
+    monkeypatch.setattr(Conv2d, "linear_stack", lambda self, x, maps: calls.append(len(maps)) or original(self, x, maps))
+    y, prepared = rule.forward(layer, x)
+    assert calls == [2] and sorted(prepared["z"]) == [0, 1]
+    w, b = layer.weight, layer.bias
+    up = Conv2d(w + 0.5 * np.maximum(w, 0), b + 0.5 * np.maximum(b, 0), padding=1).forward(x)
+    un = Conv2d(w + 0.5 * np.minimum(w, 0), b + 0.5 * np.minimum(b, 0), padding=1).forward(x)
+    np.testing.assert_allclose(prepared["z"][0][y > 0], up[y > 0], rtol=1e-12)
+    np.testing.assert_allclose(prepared["z"][1][y < 0], un[y < 0], rtol=1e-12)

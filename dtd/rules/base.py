@@ -199,6 +199,60 @@ def negative(a):
     return np.minimum(a, 0)
 
 
+class SignedScale:
+    r"""The weight modifier :math:`w \mapsto a\,w + c\,w^+`.
+
+    Every sign-based modifier of the rules has this form: :math:`w^+` is
+    (0, 1), :math:`w^-` is (1, -1), gamma's :math:`w + \gamma w^+` is
+    (1, gamma) and the generalised rule's :math:`w + \gamma w^-` is
+    (1 + gamma, -gamma).  The pair (``basis``) lets several denominators be
+    combined from the two products :math:`x w` and :math:`x w^+`
+    (:meth:`LinearRule.forward`).
+
+    >>> SignedScale(1.0, 0.5)(np.array([2.0, -2.0])).tolist()
+    [3.0, -2.0]
+    >>> SignedScale(1.5, -0.5)(np.array([2.0, -2.0])).tolist()
+    [2.0, -3.0]
+    """
+
+    __slots__ = ("a", "c")
+
+    def __init__(self, a, c):
+        self.a, self.c = float(a), float(c)
+
+    @property
+    def basis(self):
+        return self.a, self.c
+
+    def __call__(self, w):
+        a, c = self.a, self.c
+        if a == 1 and c >= 0:
+            return np.maximum(w * (1.0 + c), w)                # w + c w+: two passes
+        if c <= 0 and a + c == 1:
+            return np.minimum(w * a, w)                        # w + (a - 1) w-
+        return a * w + c * np.maximum(w, 0)
+
+    def __eq__(self, other):
+        return isinstance(other, SignedScale) and self.basis == other.basis
+
+    def __hash__(self):
+        return hash(("SignedScale",) + self.basis)
+
+    def __repr__(self):
+        return f"SignedScale({self.a!r}, {self.c!r})"
+
+
+def basis(modifier):
+    """``(a, c)`` with ``modifier(w) = a w + c w^+``, or None if it has no such form (w^2, ones)."""
+    if modifier is None:
+        return 1.0, 0.0
+    if modifier is positive:
+        return 0.0, 1.0
+    if modifier is negative:
+        return 1.0, -1.0
+    return getattr(modifier, "basis", None) if isinstance(modifier, SignedScale) else None
+
+
 def square(a):
     """``a * a`` (the w^2 rule's weight modifier)."""
     return a * a
@@ -305,20 +359,49 @@ class LinearRule(Rule):
         if len(layer.output_blocks(weight, bias, modified)) > 1:
             return layer.linear(x, weight, bias), prepared
         weight_of = _modified_weights(weight, prepared["weights"])
-        maps, fused = [(weight, bias)], []
-        for g, (group, terms) in enumerate(groups):
-            if group.plain or any(t.input is not x for t in terms):
-                continue
+        fusable = [(g, group, terms) for g, (group, terms) in enumerate(groups)
+                   if not group.plain and all(t.input is x for t in terms)]
+        if not fusable:
+            return layer.linear(x, weight, bias), prepared
+        if len(fusable) > 1 and all(group.where is not None and len(terms) == 1 and basis(terms[0].modifier)
+                                    for _, group, terms in fusable):
+            return self._forward_in_basis(layer, x, weight, bias, fusable, prepared)
+        maps = [(weight, bias)]
+        for _, group, terms in fusable:
             w = None
             for t in terms:
-                w = t.sign * weight_of(t) if w is None else w + t.sign * weight_of(t)
+                wt = weight_of(t)
+                w = (wt if t.sign == 1 else t.sign * wt) if w is None else w + t.sign * wt
             maps.append((w, group.bias))
-            fused.append(g)
-        if not fused:
-            return layer.linear(x, weight, bias), prepared
         outs = layer.linear_stack(x, maps)
-        prepared["z"] = dict(zip(fused, outs[1:]))
+        prepared["z"] = {g: z for (g, _, _), z in zip(fusable, outs[1:])}
         return outs[0], prepared
+
+    @staticmethod
+    def _forward_in_basis(layer, x, weight, bias, fusable, prepared):
+        r"""Several sign-restricted groups whose weights are :math:`a w + c w^+` (generalised gamma): one
+        product for :math:`x w^+` beside the layer's own, and each denominator combined from the two,
+        :math:`z_g = \mathrm{sign}\,(a\,(y - b) + c\,x w^+) + b_g`, instead of one product per group.
+
+        Each group keeps only the outputs of one sign of :math:`y` (``Group.where``); there the two
+        parts of :math:`z_g` add without cancellation (for ``w + g w+`` where y > 0: y plus a
+        nonnegative term; for ``w + g w-`` where y < 0: y plus a nonpositive one), so the result
+        carries the rounding of the forward pass itself.
+        """
+        y, p = layer.linear_stack(x, [(weight, bias), (positive(weight), None)])
+        shape = (1, -1) + (1,) * (y.ndim - 2)                  # a bias along axis 1
+        u = y if bias is None else y - bias.reshape(shape)     # x w
+        for g, group, (t,) in fusable:
+            a, c = basis(t.modifier)
+            z = a * u if a != 1 else u.copy()
+            if c:
+                z += c * p
+            if t.sign != 1:
+                z *= t.sign
+            if group.bias is not None:
+                z += group.bias.reshape(shape)
+            prepared["z"][g] = z
+        return y, prepared
 
     def _active_groups(self, x, weight, bias):
         """``[(group, terms)]`` without the terms whose input is zero (e.g. the x^- terms of z+ after a ReLU)."""

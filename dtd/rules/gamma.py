@@ -1,7 +1,6 @@
 """LRP-gamma."""
-import numpy as np
 
-from .base import Group, LinearRule, Term, check_choice, negative, positive, sign_parts
+from .base import Group, LinearRule, SignedScale, Term, check_choice, negative, positive, sign_parts
 
 __all__ = ["Gamma"]
 
@@ -59,16 +58,9 @@ class Gamma(LinearRule):
             return None
         return b + self.gamma * part(b) if self.bias == "gamma" else b
 
-    def boost_positive(self, w):
-        """Weight modifier ``w + gamma w^+`` (computed as ``max((1 + gamma) w, w)``: two passes)."""
-        return np.maximum(w * (1.0 + self.gamma), w)
-
-    def boost_negative(self, w):
-        """Weight modifier ``w + gamma w^-`` (``min((1 + gamma) w, w)``; the generalised rule's negative outputs)."""
-        return np.minimum(w * (1.0 + self.gamma), w)
-
     def groups(self, x, weight, bias):
-        up, un = self.boost_positive, self.boost_negative
+        g = self.gamma
+        up, un = SignedScale(1.0, g), SignedScale(1.0 + g, -g)       # w + g w+, w + g w-
         if not self.generalized:
             return [Group([Term(x, up)], self._bias(bias, positive))]
         xp, xn = sign_parts(x)
