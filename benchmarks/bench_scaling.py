@@ -18,7 +18,8 @@ Each scan is timed interleaved (every size once per round, order rotating;
 ``_common.measure``), best of ``--repeat``; forward and explain are both
 timed.  The exponent is the slope of the least-squares line through
 ``(log size, log best time)``; the CPU-time exponent is printed beside it,
-and the exponent over the upper half of the sizes (where the constant costs,
+the exponent of a fit with a constant term (``t = c + a size^p``), and the
+exponent over the upper half of the sizes (where the constant costs,
 the two upper dense layers and the per-layer overhead, weigh less).
 """
 import argparse
@@ -35,6 +36,26 @@ COMPOSITES = {"egb": "epsilon-gamma-box", "dtd": "dtd"}
 
 def slope(sizes, times):
     return float(np.polyfit(np.log(sizes), np.log(times), 1)[0])
+
+
+def fit_with_constant(sizes, times):
+    """``(p, c)`` of the least-squares fit ``t = c + a * size**p`` (relative residuals), or None.
+
+    The plain log-log slope mixes the part of the time that grows with the
+    size with the part that does not (reading the weights, Python); this fit
+    separates them.
+    """
+    try:
+        from scipy.optimize import curve_fit
+    except ImportError:
+        return None
+    x, t = np.asarray(sizes, float), np.asarray(times, float)
+    f = lambda s, c, a, p: c + a * (s / x[-1]) ** p             # noqa: E731 (scaled for conditioning)
+    try:
+        (c, a, p), _ = curve_fit(f, x, t, p0=(t[0] / 2, t[-1], 2.0), sigma=t, bounds=([0, 0, 0], [np.inf] * 3))
+    except (RuntimeError, ValueError):
+        return None
+    return float(p), float(c)
 
 
 def scan(label, sizes, make, comp, repeat, warmup, unit):
@@ -60,6 +81,12 @@ def scan(label, sizes, make, comp, repeat, warmup, unit):
         u = slope(upper, [st[(what, s)].best for s in upper]) if len(upper) > 1 else float("nan")
         res[what] = (w, c, u)
         print(f"  fitted exponent, {what}: {w:.2f} (CPU time: {c:.2f}); over the upper sizes {upper}: {u:.2f}")
+        fc = fit_with_constant(sizes, [st[(what, s)].best for s in sizes])
+        if fc is not None:
+            best = [st[(what, s)].best for s in sizes]
+            print(f"    with a constant term, t = c + a size^p: p = {fc[0]:.2f}, c = {1e3 * fc[1]:.1f} ms "
+                  f"({100 * fc[1] / best[0]:.0f} % of the smallest size's time, {100 * fc[1] / best[-1]:.0f} % of the "
+                  f"largest's)")
     r = [st[("explain", s)].best / st[("forward", s)].best for s in sizes]
     print(f"  explain / forward per size: {', '.join(f'{v:.2f}' for v in r)}")
     return res
