@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["parser", "Pairs", "mnist_pairs", "evaluation_pairs", "to_float", "presence_accuracy",
+__all__ = ["parser", "mnist_pairs", "evaluation_pairs", "to_float", "presence_accuracy",
            "load_or_train", "write_table", "write_json", "gray", "upscale", "blas_limit", "Timer",
            "EVAL_SEED", "EVAL_N"]
 

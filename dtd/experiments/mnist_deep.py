@@ -42,7 +42,7 @@ import numpy as np
 from ..composites import get as get_composite
 from ..im2col import fold, windows
 from ..minmax import MinMaxModel
-from ..render import grid, save_png
+from ..render import save_png
 from ..rules import ZPlus
 from . import _checks
 from .common import (Timer, blas_limit, evaluation_pairs, load_or_train, mnist_pairs, parser,
