@@ -69,6 +69,16 @@ def set_threads(n):
     return numpy_blas_threads()
 
 
+def add_timing_options(parser, quick_help):
+    """The options every timing script shares: --side, --batch, --repeat, --no-warmup, --quick, --threads."""
+    parser.add_argument("--side", type=int, default=224, help="image side (default 224)")
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8], help="batch sizes (default 1 8)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds (best of; default 3)")
+    parser.add_argument("--no-warmup", action="store_true", help="skip the untimed first run of each contender")
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    add_threads_option(parser)
+
+
 def add_threads_option(parser):
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for NumPy's BLAS (and the peer library); default: the BLAS default "

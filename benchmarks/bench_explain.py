@@ -31,8 +31,7 @@ import numpy as np
 import _common
 from _common import Stats, measure, ratio, verdict
 import dtd
-from dtd.layers.base import LinearLayer
-from dtd.rules.base import LinearRule
+from dtd.network import record
 from _vgg import vgg16
 
 LIMIT = 2.5
@@ -87,10 +86,8 @@ def kind(layer):
 
 def layer_share(layer, a, R, rule):
     """One layer's part of ``net.explain``: its forward as explain runs it, then its relevance."""
-    if isinstance(rule, LinearRule) and isinstance(layer, LinearLayer):
-        y, prepared = rule.forward(layer, a)
-        return layer._relevance(a, R, rule, out=y, prepared=prepared)
-    return layer._relevance(a, R, rule, out=layer.forward(a))
+    y, prepared = record(layer, rule, a)
+    return layer._relevance(a, R, rule, out=y, prepared=prepared)
 
 
 def breakdown(args):
@@ -150,16 +147,11 @@ def breakdown(args):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--side", type=int, default=224, help="image side (default 224)")
-    p.add_argument("--batch", type=int, nargs="+", default=[1, 8], help="batch sizes (default 1 8)")
+    _common.add_timing_options(p, "side 112, batch 1, 2 rounds (unless given)")
     p.add_argument("--dtype", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])
     p.add_argument("--composite", nargs="+", default=["egb", "dtd"], choices=list(COMPOSITES))
-    p.add_argument("--repeat", type=int, default=3, help="rounds (best of; default 3)")
-    p.add_argument("--no-warmup", action="store_true", help="skip the untimed first run of each contender")
-    p.add_argument("--quick", action="store_true", help="side 112, batch 1, 2 rounds (unless given)")
     p.add_argument("--breakdown", action="store_true", help="also the per-layer breakdown at batch 1")
     p.add_argument("--breakdown-only", action="store_true", help="only the per-layer breakdown")
-    _common.add_threads_option(p)
     args = p.parse_args(argv)
     if args.quick:
         given = set(argv if argv is not None else __import__("sys").argv[1:])

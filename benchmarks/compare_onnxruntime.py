@@ -80,12 +80,7 @@ def same_weights(a, b):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--side", type=int, default=224)
-    p.add_argument("--batch", type=int, nargs="+", default=[1, 8])
-    p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--no-warmup", action="store_true")
-    p.add_argument("--quick", action="store_true", help="side 112, batch 1, 2 rounds")
-    _common.add_threads_option(p)
+    _common.add_timing_options(p, "side 112, batch 1, 2 rounds")
     args = p.parse_args(argv)
     if args.quick:
         args.side, args.batch, args.repeat = 112, [1], 2

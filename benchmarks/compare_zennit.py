@@ -175,15 +175,10 @@ def check_float64(torch, zennit, net, x, relevances32):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--side", type=int, default=224)
-    p.add_argument("--batch", type=int, nargs="+", default=[1, 8])
-    p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--no-warmup", action="store_true")
+    _common.add_timing_options(p, "side 112, batch 1, 2 rounds")
     p.add_argument("--no-dtd-composite", action="store_true", help="skip dtd's own epsilon-gamma-box contender")
     p.add_argument("--no-check-float64", action="store_true",
                    help="skip the float64 agreement check on the first sample")
-    p.add_argument("--quick", action="store_true", help="side 112, batch 1, 2 rounds")
-    _common.add_threads_option(p)
     args = p.parse_args(argv)
     if args.quick:
         args.side, args.batch, args.repeat = 112, [1], 2

@@ -10,10 +10,10 @@ topological order; what reaches a node from several consumers is summed.
 import numpy as np
 
 from ._validation import check_input
-from .layers.base import Layer, LinearLayer
+from .layers.base import Layer
 from .merge import Add, Concat, Merge
-from .network import Sequential, resolve_target, start_relevance
-from .rules.base import LinearRule, Rule
+from .network import Sequential, record, resolve_target, rule_for, start_relevance
+from .rules.base import Rule
 
 __all__ = ["Graph", "Node", "Concat", "Add"]
 
@@ -247,16 +247,11 @@ class Graph:
         """
         per_layer = self.rule_dict(rules)
         ops = {n.name: n.op for n in self.nodes}
-        per_layer = {name: rule if rule is not None else ops[name].default_rule() for name, rule in per_layer.items()}
-        for name, rule in per_layer.items():
-            ops[name].check_rule(rule)
+        per_layer = {name: rule_for(ops[name], rule) for name, rule in per_layer.items()}
         acts, prepared = {self.input: check_input(x, "Graph")}, {}
         for n in self.nodes:                   # the forward pass, with the linear rules' denominators (see Sequential)
-            rule = per_layer.get(n.name)
-            if isinstance(rule, LinearRule) and isinstance(n.op, LinearLayer):
-                acts[n.name], prepared[n.name] = rule.forward(n.op, n.op._check(acts[n.inputs[0]]))
-            elif isinstance(n.op, Layer):
-                acts[n.name] = n.op.forward(acts[n.inputs[0]])
+            if isinstance(n.op, Layer):
+                acts[n.name], prepared[n.name] = record(n.op, per_layer[n.name], acts[n.inputs[0]])
             else:
                 acts[n.name] = n.op.forward([acts[i] for i in n.inputs])
         R, _ = start_relevance(acts[self.output], target)

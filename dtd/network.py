@@ -31,6 +31,25 @@ def resolve_target(out, target):
     return t.astype(np.intp)
 
 
+def rule_for(layer, rule):
+    """``rule``, or ``layer``'s default rule when None; TypeError if it does not apply to the layer."""
+    rule = layer.default_rule() if rule is None else rule
+    layer.check_rule(rule)
+    return rule
+
+
+def record(layer, rule, x):
+    """One layer of explain's forward pass: ``(output, prepared)``.
+
+    A linear rule on a linear layer computes the output together with the
+    denominators it can share the product with (:meth:`dtd.rules.LinearRule.forward`);
+    any other layer runs its plain forward (prepared None).
+    """
+    if isinstance(rule, LinearRule) and isinstance(layer, LinearLayer):
+        return rule.forward(layer, layer._check(x))
+    return layer.forward(x), None
+
+
 def start_relevance(out, target):
     """Starting relevance: ``f_c(x)`` at the target neuron c, zero elsewhere (DESIGN.md convention).
 
@@ -166,10 +185,7 @@ class Sequential:
         -------
         ndarray shaped like x, or list of ndarray
         """
-        per_layer = [rule if rule is not None else layer.default_rule()
-                     for rule, layer in zip(self.rule_list(rules), self.layers)]
-        for layer, rule in zip(self.layers, per_layer):
-            layer.check_rule(rule)
+        per_layer = [rule_for(layer, rule) for layer, rule in zip(self.layers, self.rule_list(rules))]
         acts, prepared = self._record(x, per_layer)
         R, _ = start_relevance(acts[-1], target)
         Rs = [R]
@@ -187,11 +203,7 @@ class Sequential:
         linear rule computed along with the layer's product (:meth:`dtd.rules.LinearRule.forward`)."""
         acts, prepared = [self._check(x)], []
         for layer, rule in zip(self.layers, per_layer):
-            a = acts[-1]
-            if isinstance(rule, LinearRule) and isinstance(layer, LinearLayer):
-                y, p = rule.forward(layer, layer._check(a))
-            else:
-                y, p = layer.forward(a), None
+            y, p = record(layer, rule, acts[-1])
             acts.append(y)
             prepared.append(p)
         return acts, prepared

