@@ -14,9 +14,12 @@ cols`` gives the output directly in NCHW.  ``col2im`` is its adjoint.
 A naive loop reference of both lives in ``tests/test_im2col.py``.
 """
 import numpy as np
+
+from . import workspace
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
-__all__ = ["output_size", "pad", "windows", "fold", "window_sum", "window_max", "im2col", "col2im"]
+__all__ = ["output_size", "pad", "windows", "fold", "window_sum", "window_max", "im2col", "col2im", "tiles",
+           "correlate"]
 
 
 def output_size(size, kernel, stride, padding=0):
@@ -196,3 +199,75 @@ def col2im(cols, shape, kernel, stride):
     (kH, kW), (sH, sW) = kernel, stride
     Ho, Wo = output_size(H, kH, sH), output_size(W, kW, sW)
     return _scatter(cols.reshape(N, C, kH, kW, Ho, Wo), shape, stride)
+
+
+def tiles(N, H_out, row_bytes, limit=None):
+    """Pieces ``(samples, rows)`` of an output batch whose im2col matrices each fit ``limit`` bytes.
+
+    Parameters
+    ----------
+    N, H_out : int
+        Batch size and output height.
+    row_bytes : int
+        Bytes of the im2col matrix for one output row of one sample (``C*kH*kW * W_out * itemsize``).
+    limit : int, optional
+        Bytes of one piece; :data:`dtd.workspace.TILE` by default.
+
+    Returns
+    -------
+    list of (slice, slice)
+        Whole samples (as many as fit) when one sample fits, else single samples cut into bands of
+        output rows (at least one row each).  Together they cover the batch once, in order.
+
+    >>> [(s.start, s.stop, r.start, r.stop) for s, r in tiles(1, 5, 10, limit=20)]
+    [(0, 1, 0, 2), (0, 1, 2, 4), (0, 1, 4, 5)]
+    >>> [(s.start, s.stop, r.start, r.stop) for s, r in tiles(3, 2, 10, limit=45)]
+    [(0, 2, 0, 2), (2, 3, 0, 2)]
+    """
+    limit = workspace.TILE if limit is None else limit
+    per_sample = row_bytes * H_out
+    if per_sample <= limit:
+        step = max(1, min(N, limit // max(per_sample, 1)))
+        return [(slice(i, min(N, i + step)), slice(0, H_out)) for i in range(0, N, step)]
+    band = max(1, limit // max(row_bytes, 1))
+    return [(slice(n, n + 1), slice(r, min(H_out, r + band))) for n in range(N) for r in range(0, H_out, band)]
+
+
+def correlate(x, kernel, stride, weights, outs, ones_row=False):
+    r"""Products of weight matrices with the im2col matrix of ``x``, one cache-sized piece at a time.
+
+    .. math:: \mathrm{out}_m[n, o, l] = \sum_k W_m[o, k]\, \mathrm{cols}[n, k, l]
+
+    with ``cols = im2col(x, kernel, stride)`` (and, if ``ones_row``, one more row of ones, against which
+    the last column of each ``W_m`` acts as a bias).  The matrix is never built whole: it is written
+    piece by piece (:func:`tiles`: whole samples, or bands of output rows of one sample) into a reused
+    scratch buffer small enough to stay in the cache while BLAS reads it, and each piece's product goes
+    straight into its columns of ``outs``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+        The already padded input.
+    kernel, stride : (int, int)
+    weights : list of ndarray, shapes (C_out_m, C*kH*kW [+ 1])
+    outs : list of ndarray, shapes (N, C_out_m, H_out*W_out)
+        Filled in place; their last axis must be contiguous.
+
+    >>> x = np.arange(9.).reshape(1, 1, 3, 3)
+    >>> out = np.empty((1, 1, 4))
+    >>> correlate(x, (2, 2), (1, 1), [np.ones((1, 4))], [out]); out.tolist()
+    [[[8.0, 12.0, 20.0, 24.0]]]
+    """
+    N, C = x.shape[:2]
+    (kH, kW), (sH, sW) = kernel, stride
+    Ho, Wo = output_size(x.shape[2], kH, sH), output_size(x.shape[3], kW, sW)
+    K = C * kH * kW
+    rows = K + int(ones_row)
+    for samples, band in tiles(N, Ho, rows * Wo * x.dtype.itemsize):
+        n, h = samples.stop - samples.start, band.stop - band.start
+        cols = workspace.scratch("conv-cols", (n, rows, h * Wo), x.dtype)
+        im2col(x[samples, :, band.start * sH:(band.stop - 1) * sH + kH], kernel, stride, out=cols[:, :K])
+        if ones_row:
+            cols[:, K] = 1
+        for w, z in zip(weights, outs):
+            np.matmul(w, cols, out=z[samples, :, band.start * Wo:band.stop * Wo])

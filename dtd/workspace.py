@@ -16,10 +16,14 @@ import threading
 
 import numpy as np
 
-__all__ = ["scratch", "release", "LIMIT"]
+__all__ = ["scratch", "release", "LIMIT", "TILE"]
 
 #: largest buffer (bytes) kept per name and thread
 LIMIT = 256 * 2 ** 20
+
+#: bytes of one piece of an im2col matrix (:func:`dtd.im2col.correlate`): small enough to stay in the
+#: cache between being written and being read by BLAS, large enough for BLAS to run at full speed
+TILE = 16 * 2 ** 20
 
 _local = threading.local()
 

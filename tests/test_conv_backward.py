@@ -58,7 +58,8 @@ def test_float32_stays_float32_on_both_routes():
 
 @pytest.mark.parametrize("limit", [1, 30_000, 400_000])    # 1 byte: one sample a chunk, im2col in fresh memory
 def test_batch_chunks_under_a_small_scratch_limit_give_the_same_numbers(monkeypatch, limit):
-    """With a small scratch limit the convolution builds its im2col matrix for a few samples at a time."""
+    """With a small scratch limit (and im2col pieces as small, down to one output row) the convolution
+    builds its im2col matrix for a few samples, or a band of rows of one sample, at a time."""
     import dtd.workspace as workspace
     rng = np.random.default_rng(11)
     big = Conv2d(rng.normal(size=(3, 4, 3, 3)), rng.normal(size=3), padding=1)        # flip route at 48x48
@@ -69,6 +70,7 @@ def test_batch_chunks_under_a_small_scratch_limit_give_the_same_numbers(monkeypa
            tall.backward(x2, np.sin(tall.forward(x2))),
            tall.linear_stack(x2, [(tall.weight, tall.bias), (np.abs(tall.weight), None)])[1]]
     monkeypatch.setattr(workspace, "LIMIT", limit)
+    monkeypatch.setattr(workspace, "TILE", limit)
     workspace.release()
     got = [big.forward(x), big.backward(x, np.cos(big.forward(x))), tall.forward(x2),
            tall.backward(x2, np.sin(tall.forward(x2))),

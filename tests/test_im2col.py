@@ -171,3 +171,54 @@ def test_pad_into_a_buffer_matches_np_pad():
     x = np.random.default_rng(4).normal(size=(2, 3, 4, 5))
     buf = np.full((2, 3, 4 + 2, 5 + 6), np.nan)
     np.testing.assert_array_equal(pad(x, (1, 3), out=buf), np.pad(x, ((0, 0), (0, 0), (1, 1), (3, 3))))
+
+
+def correlate_loop(x, kernel, stride, w, ones_row):
+    """Naive reference: each output position's window times the weights, one position at a time."""
+    N, C, H, W = x.shape
+    (kH, kW), (sH, sW) = kernel, stride
+    Ho, Wo = (H - kH) // sH + 1, (W - kW) // sW + 1
+    out = np.empty((N, w.shape[0], Ho * Wo))
+    for i, j in itertools.product(range(Ho), range(Wo)):
+        patch = x[:, :, i * sH:i * sH + kH, j * sW:j * sW + kW].reshape(N, -1)
+        if ones_row:
+            patch = np.concatenate([patch, np.ones((N, 1))], axis=1)
+        out[:, :, i * Wo + j] = patch @ w.T
+    return out
+
+
+@pytest.mark.parametrize("limit", [1, 200, 2_000, 10 ** 9])   # bands of one row .. the whole batch in one piece
+@pytest.mark.parametrize("size, kernel, stride", GEOMETRIES)
+@pytest.mark.parametrize("ones_row", [False, True])
+def test_correlate_equals_loop_whatever_the_pieces(monkeypatch, limit, size, kernel, stride, ones_row):
+    """correlate cuts the im2col matrix into pieces (samples, or bands of output rows); the numbers
+    must not depend on the cut (same products over the same K terms: 1e-13 relative)."""
+    import dtd.workspace as workspace
+    from dtd.im2col import correlate, tiles
+    monkeypatch.setattr(workspace, "TILE", limit)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3, 2) + size)
+    K = 2 * kernel[0] * kernel[1]
+    ws = [rng.normal(size=(4, K + ones_row)), rng.normal(size=(1, K + ones_row))]
+    Ho, Wo = (output_size(s, k, st) for s, k, st in zip(size, kernel, stride))
+    outs = [np.full((3, w.shape[0], Ho * Wo), np.nan) for w in ws]
+    correlate(x, kernel, stride, ws, outs, ones_row=ones_row)
+    for w, out in zip(ws, outs):
+        np.testing.assert_allclose(out, correlate_loop(x, kernel, stride, w, ones_row), rtol=1e-13, atol=1e-13)
+    pieces = tiles(3, Ho, (K + ones_row) * Wo * 8)
+    covered = np.zeros((3, Ho), int)
+    for s, r in pieces:
+        covered[s, r] += 1
+    assert (covered == 1).all()                       # every output row of every sample exactly once
+    if limit == 1:
+        assert len(pieces) == 3 * Ho                  # one row a piece
+    if limit == 10 ** 9:
+        assert len(pieces) == 1
+
+
+def test_correlate_keeps_float32():
+    from dtd.im2col import correlate
+    x = np.ones((1, 2, 5, 5), np.float32)
+    out = np.empty((1, 3, 9), np.float32)
+    correlate(x, (3, 3), (1, 1), [np.ones((3, 18), np.float32)], [out])
+    assert out.dtype == np.float32 and (out == 18).all()

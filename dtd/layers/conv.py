@@ -2,7 +2,7 @@
 import numpy as np
 
 from .._validation import as_float_param, check_relevance, pair
-from ..im2col import col2im, im2col, output_size, pad
+from ..im2col import col2im, correlate, im2col, output_size, pad
 from .. import workspace
 from ..workspace import scratch
 from .base import LinearLayer
@@ -80,10 +80,10 @@ class Conv2d(LinearLayer):
         self.output_shape(x.shape)  # raises if the kernel does not fit
         return x
 
-    def _cols(self, x, extra_rows=0):
-        """The im2col matrix of ``x`` in this thread's scratch buffer: (N, C*kH*kW + extra_rows, Ho*Wo).
+    def _cols(self, x):
+        """The whole im2col matrix of ``x``, (N, C*kH*kW, Ho*Wo), in this thread's scratch buffer.
 
-        Valid until the next convolution in this thread; the ``extra_rows`` are left uninitialised.
+        Valid until the next convolution in this thread.
         """
         N, C, H, W = x.shape
         pH, pW = self.padding
@@ -91,39 +91,38 @@ class Conv2d(LinearLayer):
                  if pH or pW else None)
         kH, kW = self.kernel_size
         Ho, Wo = self.output_shape(x.shape)[2:]
-        K = C * kH * kW
-        buf = scratch("conv-cols", (N, K + extra_rows, Ho * Wo), x.dtype)
-        im2col(xp, self.kernel_size, self.stride, out=buf[:, :K])
-        return buf
+        return im2col(xp, self.kernel_size, self.stride, out=scratch("conv-cols", (N, C * kH * kW, Ho * Wo), x.dtype))
 
     @staticmethod
     def _chunks(N, rows, cols, dtype):
         """Slices of the batch whose (rows x cols) matrices together fit the scratch limit (>= 1 sample each).
 
-        The im2col matrix is kH*kW times the size of the image: built for the whole of a large batch it
-        would be the largest array of a pass (7 GB for 64 images at one 64-channel 224x224 layer).  Built
-        for a few samples at a time into the reused scratch buffer, it bounds the memory of a pass by the
-        activations, whatever the batch size.
+        Used where a whole matrix per sample is needed (the scatter route of the transpose); the products
+        that can run on part of an image go through :func:`correlate` instead.
         """
         per = rows * cols * np.dtype(dtype).itemsize
         step = max(1, min(N, workspace.LIMIT // max(per, 1)))
         return [slice(i, i + step) for i in range(0, N, step)]
+
+    def _padded(self, x, padding, name="conv-pad"):
+        pH, pW = padding
+        if not (pH or pW):
+            return x
+        N, C, H, W = x.shape
+        return pad(x, padding, out=scratch(name, (N, C, H + 2 * pH, W + 2 * pW), x.dtype))
 
     def linear(self, x, weight, bias):
         N = x.shape[0]
         Co = weight.shape[0]
         Ho, Wo = self.output_shape(x.shape)[2:]
         w = weight.reshape(Co, -1)
-        extra = int(bias is not None and bool(bias.any()))
-        if extra:
+        if bias is not None and bool(bias.any()):
             # the bias as one more column of the weights against a row of ones: no extra pass over z
             w = np.concatenate([w, bias[:, None].astype(w.dtype, copy=False)], axis=1)
+        else:
+            bias = None
         z = np.empty((N, Co, Ho * Wo), np.result_type(w, x))
-        for part in self._chunks(N, w.shape[1], Ho * Wo, x.dtype):
-            cols = self._cols(x[part], extra_rows=extra)
-            if extra:
-                cols[:, -1] = 1
-            np.matmul(w, cols, out=z[part])
+        correlate(self._padded(x, self.padding), self.kernel_size, self.stride, [w], [z], ones_row=bias is not None)
         return z.reshape(N, Co, Ho, Wo)
 
     def linear_stack(self, x, maps):
@@ -134,11 +133,8 @@ class Conv2d(LinearLayer):
         N = x.shape[0]
         Ho, Wo = self.output_shape(x.shape)[2:]
         outs = [np.empty((N, w.shape[0], Ho * Wo), np.result_type(w, x)) for w, _ in maps]
-        K = x.shape[1] * self.kernel_size[0] * self.kernel_size[1]
-        for part in self._chunks(N, K, Ho * Wo, x.dtype):
-            cols = self._cols(x[part])
-            for (w, _), z in zip(maps, outs):
-                np.matmul(w.reshape(w.shape[0], -1), cols, out=z[part])
+        correlate(self._padded(x, self.padding), self.kernel_size, self.stride,
+                  [w.reshape(w.shape[0], -1) for w, _ in maps], outs)
         for (_, b), z in zip(maps, outs):
             if b is not None and b.any():
                 z += b[:, None]
@@ -157,14 +153,7 @@ class Conv2d(LinearLayer):
             flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, -1)
             qH, qW = kH - 1 - pH, kW - 1 - pW
             out = np.empty((N, C, H * W), dtype)
-            for part in self._chunks(N, Co * kH * kW, H * W, g.dtype):
-                gc = g[part]
-                n = gc.shape[0]
-                gp = pad(gc, (qH, qW), out=scratch("conv-pad", (n, Co, gc.shape[2] + 2 * qH, gc.shape[3] + 2 * qW),
-                                                    g.dtype) if qH or qW else None)
-                cols = scratch("conv-cols", (n, Co * kH * kW, H * W), g.dtype)
-                im2col(gp, (kH, kW), (1, 1), out=cols)
-                np.matmul(flipped, cols, out=out[part])
+            correlate(self._padded(g, (qH, qW)), (kH, kW), (1, 1), [flipped], [out])
             return out.reshape(N, C, H, W)
         w = weight.reshape(Co, -1)
         g = g.reshape(N, Co, -1)
