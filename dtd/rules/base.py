@@ -21,7 +21,13 @@ reference that the tests hold the fast path to.
 """
 import numpy as np
 
+from ..parallel import map_blocks
+from ..workspace import scratch
+
 __all__ = ["Rule", "PassThrough", "LinearRule", "Term", "Group", "safe_divide", "stabilize", "select", "check_choice"]
+
+#: a linear layer cut into at least this many blocks of outputs runs them on BLAS's number of threads
+PARALLEL_BLOCKS = 8
 
 
 class Rule:
@@ -139,13 +145,22 @@ def check_choice(value, allowed, owner, name):
     return value
 
 
-def _modified_weights(weight, memo):
-    """``term -> modifier(weight)``, each modifier applied once (kept in ``memo``)."""
+def _modified_weights(weight, memo, reuse=False):
+    """``term -> modifier(weight)``, each modifier applied once (kept in ``memo``).
+
+    ``reuse=True`` (one block of a blocked layer, whose modified weights live only until the next
+    block) writes the built-in modifiers' results into this thread's scratch buffers: fresh memory
+    for every block would cost a page fault per page, and serialise threads on the kernel's lock.
+    """
     def weight_of(t):
         if t.modifier is None:
             return weight
         if t.modifier not in memo:
-            memo[t.modifier] = t.modifier(weight)
+            if reuse and (t.modifier in _TAKES_OUT or isinstance(t.modifier, SignedScale)):
+                buf = scratch(f"block-weights-{len(memo)}", weight.shape, weight.dtype)
+                memo[t.modifier] = t.modifier(weight, out=buf)
+            else:
+                memo[t.modifier] = t.modifier(weight)
         return memo[t.modifier]
     return weight_of
 
@@ -189,14 +204,14 @@ def sign_parts(x):
     return xp, xn
 
 
-def positive(a):
-    """``max(0, a)`` (a weight modifier and an input modifier)."""
-    return np.maximum(a, 0)
+def positive(a, out=None):
+    """``max(0, a)`` (a weight modifier and an input modifier); into ``out`` if given."""
+    return np.maximum(a, 0, out=out)
 
 
-def negative(a):
-    """``min(0, a)``."""
-    return np.minimum(a, 0)
+def negative(a, out=None):
+    """``min(0, a)``; into ``out`` if given."""
+    return np.minimum(a, 0, out=out)
 
 
 class SignedScale:
@@ -224,13 +239,14 @@ class SignedScale:
     def basis(self):
         return self.a, self.c
 
-    def __call__(self, w):
+    def __call__(self, w, out=None):
         a, c = self.a, self.c
-        if a == 1 and c >= 0:
-            return np.maximum(w * (1.0 + c), w)                # w + c w+: two passes
-        if c <= 0 and a + c == 1:
-            return np.minimum(w * a, w)                        # w + (a - 1) w-
-        return a * w + c * np.maximum(w, 0)
+        if a == 1 and c >= 0:                                  # w + c w+: two passes
+            return np.maximum(np.multiply(w, 1.0 + c, out=out), w, out=out)
+        if c <= 0 and a + c == 1:                              # w + (a - 1) w-
+            return np.minimum(np.multiply(w, a, out=out), w, out=out)
+        result = np.add(a * w, c * np.maximum(w, 0), out=out)
+        return result
 
     def __eq__(self, other):
         return isinstance(other, SignedScale) and self.basis == other.basis
@@ -253,14 +269,21 @@ def basis(modifier):
     return getattr(modifier, "basis", None) if isinstance(modifier, SignedScale) else None
 
 
-def square(a):
-    """``a * a`` (the w^2 rule's weight modifier)."""
-    return a * a
+def square(a, out=None):
+    """``a * a`` (the w^2 rule's weight modifier); into ``out`` if given."""
+    return np.multiply(a, a, out=out)
 
 
-def ones(a):
-    """An array of ones like ``a`` (the flat rule's weight modifier)."""
-    return np.ones_like(a)
+def ones(a, out=None):
+    """An array of ones like ``a`` (the flat rule's weight modifier); ``out`` filled if given."""
+    if out is None:
+        return np.ones_like(a)
+    out.fill(1)
+    return out
+
+
+#: the modifiers above take ``out=`` (a user's own modifier is called with the weights alone)
+_TAKES_OUT = (positive, negative, square, ones)
 
 
 class LinearRule(Rule):
@@ -314,17 +337,38 @@ class LinearRule(Rule):
         if prepared is None:
             prepared = self._plan(layer, x)
         weight, bias, groups, blocks = prepared["plan"]
-        grads = {}                                         # id(input) -> [input, sum_t coef * sign_t * c_t]
-        for rows, w, b in blocks:
-            sub = (lambda a: a) if rows is None else (lambda a: a if a is None else a[:, rows])
-            # modified weights are kept for the next step only within one block (they are the block's rows)
-            memo = prepared["weights"] if len(blocks) == 1 else {}
-            quotients = self._quotients(layer, x, sub(R), sub(out), groups, w, b, rows, prepared["z"], memo)
-            for inp, c in self._backward(layer, x.shape, quotients):
-                if id(inp) in grads:
-                    grads[id(inp)][1] += c
+
+        def sums(part):                                    # steps 1-3 over some blocks of outputs
+            grads = {}                                     # id(input) -> [input, sum_t coef * sign_t * c_t]
+            for rows, w, b in part:
+                sub = (lambda a: a) if rows is None else (lambda a: a if a is None else a[:, rows])
+                # modified weights are kept for the next step only within one block (they are the block's rows)
+                memo = prepared["weights"] if len(blocks) == 1 else {}
+                quotients = self._quotients(layer, x, sub(R), sub(out), groups, w, b, rows, prepared["z"], memo,
+                                            reuse=len(blocks) > 1)
+                for inp, c in self._backward(layer, x.shape, quotients):
+                    if id(inp) in grads:
+                        grads[id(inp)][1] += c
+                    else:
+                        grads[id(inp)] = [inp, c]
+            return grads
+
+        if len(blocks) >= PARALLEL_BLOCKS:
+            # many blocks (a large dense layer with modified weights): making each block's weights is an
+            # elementwise pass over memory that BLAS does not spread over the cores; run the blocks on as
+            # many threads as BLAS uses (dtd.parallel), then add the parts' sums
+            grads = None
+            for part in map_blocks(sums, blocks):
+                if grads is None:
+                    grads = part
                 else:
-                    grads[id(inp)] = [inp, c]
+                    for key, (inp, c) in part.items():
+                        if key in grads:
+                            grads[key][1] += c
+                        else:
+                            grads[key] = [inp, c]
+        else:
+            grads = sums(blocks)
         result = None
         for inp, c in grads.values():                      # step 4: R_x = sum_t input_t * (coef sign_t c_t)
             if result is None:
@@ -415,9 +459,9 @@ class LinearRule(Rule):
         modified = any(t.modifier is not None for _, terms in groups for t in terms)
         return {"plan": (weight, bias, groups, layer.output_blocks(weight, bias, modified)), "z": {}, "weights": {}}
 
-    def _quotients(self, layer, x, R, out, groups, weight, bias, rows, prepared_z, memo):
+    def _quotients(self, layer, x, R, out, groups, weight, bias, rows, prepared_z, memo, reuse=False):
         """Steps 1 and 2 of every group on one block of outputs: ``[(term, coef * sign, s, W_t)]``."""
-        weight_of = _modified_weights(weight, memo)
+        weight_of = _modified_weights(weight, memo, reuse)
         result = []
         z_plain = out
         for g, (group, terms) in enumerate(groups):
