@@ -233,7 +233,7 @@ def tiles(N, H_out, row_bytes, limit=None):
     return [(slice(n, n + 1), slice(r, min(H_out, r + band))) for n in range(N) for r in range(0, H_out, band)]
 
 
-def correlate(x, kernel, stride, weights, outs, ones_row=False):
+def correlate(x, kernel, stride, weights, outs, ones_row=False, post=None):
     r"""Products of weight matrices with the im2col matrix of ``x``, one cache-sized piece at a time.
 
     .. math:: \mathrm{out}_m[n, o, l] = \sum_k W_m[o, k]\, \mathrm{cols}[n, k, l]
@@ -252,6 +252,9 @@ def correlate(x, kernel, stride, weights, outs, ones_row=False):
     weights : list of ndarray, shapes (C_out_m, C*kH*kW [+ 1])
     outs : list of ndarray, shapes (N, C_out_m, H_out*W_out)
         Filled in place; their last axis must be contiguous.
+    post : callable, optional
+        An elementwise in-place function (a ReLU) applied to each piece of every output right after its
+        product, while the piece is still in cache.
 
     >>> x = np.arange(9.).reshape(1, 1, 3, 3)
     >>> out = np.empty((1, 1, 4))
@@ -270,4 +273,7 @@ def correlate(x, kernel, stride, weights, outs, ones_row=False):
         if ones_row:
             cols[:, K] = 1
         for w, z in zip(weights, outs):
-            np.matmul(w, cols, out=z[samples, :, band.start * Wo:band.stop * Wo])
+            piece = z[samples, :, band.start * Wo:band.stop * Wo]
+            np.matmul(w, cols, out=piece)
+            if post is not None:
+                post(piece)

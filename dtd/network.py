@@ -45,9 +45,10 @@ def record(layer, rule, x):
     denominators it can share the product with (:meth:`dtd.rules.LinearRule.forward`);
     any other layer runs its plain forward (prepared None).
     """
+    x = layer._check(x, finite=False)     # the network checked its input for NaN/Inf, and checks the end
     if isinstance(rule, LinearRule) and isinstance(layer, LinearLayer):
-        return rule.forward(layer, layer._check(x))
-    return layer.forward(x), None
+        return rule.forward(layer, x)
+    return layer._forward(x), None
 
 
 def start_relevance(out, target):
@@ -119,10 +120,24 @@ class Sequential:
                 acts.append(layer.forward(acts[-1]))
             return acts
         a, owned = acts[0], False                      # owned: a is an array this pass made (not x, nor a view of it)
-        for layer in self.layers:
-            y = layer._forward_inplace(layer._check(a)) if owned else layer.forward(a)
+        layers, i = self.layers, 0
+        while i < len(layers):
+            layer = layers[i]
+            a_checked = layer._check(a, finite=False)  # x was checked for NaN/Inf above; the output is, below
+            after = layers[i + 1] if i + 1 < len(layers) else None
+            if isinstance(layer, LinearLayer) and getattr(after, "elementwise", False):
+                # a linear layer and its ReLU in one pass: the ReLU runs on each piece of the output in cache
+                y = layer._forward_then(a_checked, after._forward_inplace)
+                after._check(y, finite=False)
+                i += 2
+            else:
+                y = layer._forward_inplace(a_checked) if owned else layer._forward(a_checked)
+                i += 1
             owned = owned if np.may_share_memory(y, a) else True
             a = y
+        if not all_finite(a):
+            raise ValueError("Sequential: the output contains NaN or Inf (an overflow inside the network; "
+                             "forward(x, return_all=True) checks every layer's input and names the first bad one)")
         return a
 
     __call__ = forward

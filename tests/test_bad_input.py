@@ -86,6 +86,29 @@ def test_nan_or_inf_in_x(net, x, bad):
         dtd.gradient_x_input(net, x)
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_an_overflow_inside_the_network_is_reported_not_returned(rng):
+    """A network checks its input once and its output (or final relevance) once: an Inf made inside by an
+    overflow of float32 reaches the output through the ReLU and the max pooling and is refused there;
+    return_all=True checks every layer's input and names the layer that received it."""
+    big = np.float32(1e38)                       # 27 products of 1e38 overflow float32 in the convolution
+    net = dtd.Sequential([Conv2d(np.full((2, 3, 3, 3), big, np.float32), np.zeros(2, np.float32)), ReLU(),
+                          MaxPool2d(2), Flatten(), Dense(np.ones((4, 8), np.float32))])
+    x = np.ones((1, 3, 6, 6), np.float32)
+    with pytest.raises(ValueError, match=r"Sequential: the output contains NaN or Inf .*return_all=True"):
+        net.forward(x)
+    with pytest.raises(ValueError, match=r"ReLU: x contains NaN or Inf"):
+        net.forward(x, return_all=True)
+    with pytest.raises(ValueError, match=r"explain: the input relevance contains NaN or Inf"):
+        net.explain(x, ZPlus())
+    names = [f"l{i}" for i in range(len(net.layers))]
+    graph = dtd.Graph([(n, layer, prev) for n, layer, prev in zip(names, net.layers, ["x"] + names[:-1])], input="x")
+    with pytest.raises(ValueError, match=r"explain: the input relevance contains NaN or Inf"):
+        graph.explain(x, ZPlus())
+    # the same network without the overflow passes
+    assert np.isfinite(net.forward(x / big)).all()
+
+
 @pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.bool_, np.complex128, object])
 def test_non_floating_dtype(net, x, dtype):
     xi = (x * 10).astype(dtype)

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from dtd import Sequential
-from dtd.layers import Conv2d, Dense, Flatten, GroupedConv2d, ReLU, SumPool2d
+from dtd.layers import AvgPool2d, Conv2d, Dense, Flatten, GroupedConv2d, ReLU, SumPool2d
+from dtd.layers.base import LinearLayer
 from dtd.rules import AlphaBeta, Epsilon, Flat, Gamma, WSquare, ZBox, ZPlus
 
 RULES = {
@@ -80,6 +81,48 @@ def test_forward_overwrites_only_its_own_intermediate_arrays():
         want = net.forward(x, return_all=True)[-1]
         np.testing.assert_array_equal(net.forward(x), want)
         np.testing.assert_array_equal(x, keep)
+
+
+class _Identity(LinearLayer):
+    """A linear layer whose output is its input itself (the worst case for a ReLU run in place after it)."""
+
+    def params(self, dtype):
+        return None, None
+
+    def linear(self, x, weight, bias):
+        return x
+
+    def linear_backward(self, g, weight, x_shape):
+        return g
+
+
+@pytest.mark.parametrize("tile", [1, 10 ** 9])          # a piece per output row, or the whole batch at once
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_linear_layer_and_its_relu_in_one_pass_equal_the_two_layers(monkeypatch, tile, dtype):
+    """Sequential.forward runs a linear layer and the ReLU after it in one pass (the ReLU on each piece of
+    a convolution's output as soon as its product is done): exactly the numbers of the layer-by-layer pass
+    (same products, the ReLU is exact), the input left untouched."""
+    import dtd.workspace as workspace
+    monkeypatch.setattr(workspace, "TILE", tile)
+    rng = np.random.default_rng(8)
+    layers = [Conv2d(rng.normal(size=(4, 3, 3, 3)).astype(dtype), rng.normal(size=4).astype(dtype), padding=1),
+              ReLU(), AvgPool2d(2), ReLU(), _Identity(), ReLU(),
+              Conv2d(rng.normal(size=(5, 4, 2, 2)).astype(dtype), stride=2), ReLU(), Flatten(),
+              Dense(rng.normal(size=(6, 20)).astype(dtype), rng.normal(size=6).astype(dtype)), ReLU()]
+    net = Sequential(layers)
+    x = rng.normal(size=(3, 3, 8, 8)).astype(dtype)
+    keep = x.copy()
+    want = x
+    for layer in layers:                                   # plain layer-by-layer forward
+        want = layer.forward(want)
+    got = net.forward(x)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(x, keep)
+    # the identity layer right after the input: its ReLU must not run in place on x
+    net = Sequential([_Identity(), ReLU(), Flatten()])
+    np.testing.assert_array_equal(net.forward(x), np.maximum(keep, 0).reshape(3, -1))
+    np.testing.assert_array_equal(x, keep)
 
 
 @pytest.mark.parametrize("rules", [ZPlus(), Gamma(0.25, generalized=True), AlphaBeta(2, 1)])

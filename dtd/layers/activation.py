@@ -17,6 +17,8 @@ class ReLU(Layer):
     """
 
     passes_relevance = True
+    #: elementwise: a network's forward pass may apply it in place to each piece of the previous layer's output
+    elementwise = True
 
     def _forward(self, x):
         return np.maximum(x, 0)

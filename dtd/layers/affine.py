@@ -56,8 +56,8 @@ class Affine(LinearLayer):
     def _channels(self):
         return self.scale.shape[0]
 
-    def _check(self, x):
-        x = super()._check(x)
+    def _check(self, x, finite=True):
+        x = super()._check(x, finite)
         if x.ndim < 2:
             raise ValueError(f"Affine: x must have a channel axis (N, C, ...), got shape {x.shape}")
         return x

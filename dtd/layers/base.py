@@ -27,6 +27,11 @@ def _takes_keyword(cls, name):
     return name in inspect.signature(cls.relevance).parameters
 
 
+@functools.lru_cache(maxsize=None)
+def _linear_takes_post(cls):
+    return "post" in inspect.signature(cls.linear).parameters
+
+
 def _takes(rule, name):
     """Whether ``rule.relevance`` has a keyword parameter ``name``."""
     return _takes_keyword(type(rule), name)
@@ -46,8 +51,9 @@ class Layer:
     #: constructor arguments that are arrays
     array_keys = ()
 
-    def _check(self, x):
-        return check_input(x, self, ndim=self.input_ndim, channels=self._channels())
+    def _check(self, x, finite=True):
+        """``x`` if it fits this layer (type, rank, channels; with ``finite``, no NaN or Inf: one pass over x)."""
+        return check_input(x, self, ndim=self.input_ndim, channels=self._channels(), finite=finite)
 
     def _channels(self):
         return None
@@ -184,6 +190,19 @@ class LinearLayer(Layer):
     def _forward(self, x):
         w, b = self.params(x.dtype)
         return self.linear(x, w, b)
+
+    def _forward_then(self, x, post):
+        """``post(forward(x))`` for an elementwise in-place ``post`` (the ReLU after this layer, in a network's
+        forward pass).  Default: on the whole output; a convolution applies it to each piece of the output
+        as soon as its product is done, while the piece is still in cache."""
+        w, b = self.params(x.dtype)
+        if _linear_takes_post(type(self)):
+            return self.linear(x, w, b, post=post)
+        y = self.linear(x, w, b)
+        if np.may_share_memory(y, x):                  # never overwrite the input (or what it views)
+            y = y.copy()
+        post(y)
+        return y
 
     def _backward(self, x, grad_y):
         w, _ = self.params(x.dtype)

@@ -75,8 +75,8 @@ class Conv2d(LinearLayer):
     def params(self, dtype):
         return self.weight.astype(dtype, copy=False), self.bias.astype(dtype, copy=False)
 
-    def _check(self, x):
-        x = super()._check(x)
+    def _check(self, x, finite=True):
+        x = super()._check(x, finite)
         self.output_shape(x.shape)  # raises if the kernel does not fit
         return x
 
@@ -111,7 +111,7 @@ class Conv2d(LinearLayer):
         N, C, H, W = x.shape
         return pad(x, padding, out=scratch(name, (N, C, H + 2 * pH, W + 2 * pW), x.dtype))
 
-    def linear(self, x, weight, bias):
+    def linear(self, x, weight, bias, post=None):
         N = x.shape[0]
         Co = weight.shape[0]
         Ho, Wo = self.output_shape(x.shape)[2:]
@@ -122,7 +122,8 @@ class Conv2d(LinearLayer):
         else:
             bias = None
         z = np.empty((N, Co, Ho * Wo), np.result_type(w, x))
-        correlate(self._padded(x, self.padding), self.kernel_size, self.stride, [w], [z], ones_row=bias is not None)
+        correlate(self._padded(x, self.padding), self.kernel_size, self.stride, [w], [z], ones_row=bias is not None,
+                  post=post)
         return z.reshape(N, Co, Ho, Wo)
 
     def linear_stack(self, x, maps):

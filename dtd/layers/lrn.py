@@ -47,8 +47,8 @@ class LRN(Layer):
         self.size, self.alpha, self.beta, self.k = int(size), float(alpha), float(beta), float(k)
         self.window = window
 
-    def _check(self, x):
-        x = super()._check(x)
+    def _check(self, x, finite=True):
+        x = super()._check(x, finite)
         if x.ndim < 2:
             raise ValueError(f"LRN: x must have a channel axis (N, C, ...), got shape {x.shape}")
         return x

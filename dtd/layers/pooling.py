@@ -45,8 +45,8 @@ class _Pool2d:
         (kH, kW), (sH, sW), (pH, pW) = self.kernel_size, self.stride, self.padding
         return (N, C, output_size(H, kH, sH, pH), output_size(W, kW, sW, pW))
 
-    def _check(self, x):
-        x = Layer._check(self, x)
+    def _check(self, x, finite=True):
+        x = Layer._check(self, x, finite)
         self.output_shape(x.shape)
         return x
 
