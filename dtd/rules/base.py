@@ -21,13 +21,9 @@ reference that the tests hold the fast path to.
 """
 import numpy as np
 
-from ..parallel import map_blocks
 from ..workspace import scratch
 
 __all__ = ["Rule", "PassThrough", "LinearRule", "Term", "Group", "safe_divide", "stabilize", "select", "check_choice"]
-
-#: a linear layer cut into at least this many blocks of outputs runs them on BLAS's number of threads
-PARALLEL_BLOCKS = 8
 
 
 class Rule:
@@ -338,37 +334,18 @@ class LinearRule(Rule):
             prepared = self._plan(layer, x)
         weight, bias, groups, blocks = prepared["plan"]
 
-        def sums(part):                                    # steps 1-3 over some blocks of outputs
-            grads = {}                                     # id(input) -> [input, sum_t coef * sign_t * c_t]
-            for rows, w, b in part:
-                sub = (lambda a: a) if rows is None else (lambda a: a if a is None else a[:, rows])
-                # modified weights are kept for the next step only within one block (they are the block's rows)
-                memo = prepared["weights"] if len(blocks) == 1 else {}
-                quotients = self._quotients(layer, x, sub(R), sub(out), groups, w, b, rows, prepared["z"], memo,
-                                            reuse=len(blocks) > 1)
-                for inp, c in self._backward(layer, x.shape, quotients):
-                    if id(inp) in grads:
-                        grads[id(inp)][1] += c
-                    else:
-                        grads[id(inp)] = [inp, c]
-            return grads
-
-        if len(blocks) >= PARALLEL_BLOCKS:
-            # many blocks (a large dense layer with modified weights): making each block's weights is an
-            # elementwise pass over memory that BLAS does not spread over the cores; run the blocks on as
-            # many threads as BLAS uses (dtd.parallel), then add the parts' sums
-            grads = None
-            for part in map_blocks(sums, blocks):
-                if grads is None:
-                    grads = part
+        grads = {}                                         # id(input) -> [input, sum_t coef * sign_t * c_t]
+        for rows, w, b in blocks:
+            sub = (lambda a: a) if rows is None else (lambda a: a if a is None else a[:, rows])
+            # modified weights are kept for the next step only within one block (they are the block's rows)
+            memo = prepared["weights"] if len(blocks) == 1 else {}
+            quotients = self._quotients(layer, x, sub(R), sub(out), groups, w, b, rows, prepared["z"], memo,
+                                        reuse=len(blocks) > 1)
+            for inp, c in self._backward(layer, x.shape, quotients):
+                if id(inp) in grads:
+                    grads[id(inp)][1] += c
                 else:
-                    for key, (inp, c) in part.items():
-                        if key in grads:
-                            grads[key][1] += c
-                        else:
-                            grads[key] = [inp, c]
-        else:
-            grads = sums(blocks)
+                    grads[id(inp)] = [inp, c]
         result = None
         for inp, c in grads.values():                      # step 4: R_x = sum_t input_t * (coef sign_t c_t)
             if result is None:
