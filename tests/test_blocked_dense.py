@@ -73,3 +73,29 @@ def test_a_modifier_of_ones_own_without_out_runs_in_blocks():
     R = rng.normal(size=(3, 12))
     np.testing.assert_allclose(layer.relevance(x, R, MyZPlus()), ZPlus().explicit(layer.weight, None, x, R),
                                rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("zero", ["some", "all-but-one", "all", "none"])
+@pytest.mark.parametrize("name", list(RULES))
+def test_outputs_without_relevance_are_left_out_of_the_blocks(name, zero):
+    """Outputs whose relevance is zero for every sample send none: the blocks are remade over the others
+    (weight rows gathered per block).  Same numbers as the closed form over all outputs, whatever the
+    pattern, including outputs whose denominator is zero."""
+    rng = np.random.default_rng(12)
+    layer = Dense(rng.normal(size=(30, 7)), rng.normal(size=30))
+    layer.block_bytes = 3 * 7 * 8                      # three rows a block
+    rule = RULES[name]
+    x = rng.normal(size=(3, 7))
+    x[0] = np.abs(x[0])
+    R = rng.normal(size=(3, 30))
+    keep = {"some": rng.uniform(size=30) < 0.4, "all-but-one": np.arange(30) == 17,
+            "all": np.zeros(30, bool), "none": np.ones(30, bool)}[zero]
+    R[:, ~keep] = 0
+    R[1, 3] = 0.0                                      # a zero for one sample only does not drop the output
+    got = layer.relevance(x, R, rule)
+    np.testing.assert_allclose(got, rule.explicit(layer.weight, layer.bias, x, R), rtol=1e-10, atol=1e-12)
+    if zero == "all":
+        assert (got == 0).all()
+    blocks = layer.output_blocks(layer.weight, layer.bias, True, active=np.flatnonzero(keep))
+    assert sum(len(r) for r, _, _ in blocks) == keep.sum()
+    assert all(w is None for _, w, _ in blocks)

@@ -178,12 +178,14 @@ class LinearLayer(Layer):
         z = self.linear(x, w_all, b_all)
         return np.split(z, np.cumsum(sizes)[:-1], axis=1)
 
-    def output_blocks(self, weight, bias, modified):
+    def output_blocks(self, weight, bias, modified, active=None):
         """Blocks of output units ``(rows, weight_rows, bias_rows)`` that a rule may run one at a time.
 
-        ``rows`` slices axis 1 of the output (None = all of it).  ``modified`` says the rule will make
+        ``rows`` slices axis 1 of the output (None = all of it), or is an array of output indices (then
+        ``weight_rows`` is None and the rule gathers them).  ``modified`` says the rule will make
         modified copies of the weights; a layer whose weights are large may then split them, so that
-        each block's copies stay in cache.  Default: one block.
+        each block's copies stay in cache, and restrict them to the ``active`` outputs (indices) when
+        the rule passes them.  Default: one block of everything.
         """
         return [(None, weight, bias)]
 

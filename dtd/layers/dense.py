@@ -59,16 +59,24 @@ class Dense(LinearLayer):
     #: bytes of weights per block of output neurons when a rule modifies the weights (see output_blocks)
     block_bytes = 2 ** 20
 
-    def output_blocks(self, weight, bias, modified):
+    def output_blocks(self, weight, bias, modified, active=None):
         """Blocks of about :attr:`block_bytes` of weight rows when ``modified`` and the weights are larger.
 
         A rule that modifies the weights (z+, gamma, ...) then never holds a modified copy of the whole
         matrix (392 MiB for VGG-16's first dense layer in float32): each block is made, used for its
         outputs' denominators and messages, and dropped while it is still in cache.
+
+        ``active`` (sorted indices of output units) restricts the blocks to those units: a rule passes
+        the outputs whose relevance is not zero for every sample, since the others send none.  Their
+        blocks are ``(indices, None, bias rows)``: the rule gathers the weight rows itself, one block at
+        a time.
         """
         if not modified or weight.nbytes <= 2 * self.block_bytes:
             return [(None, weight, bias)]
         step = max(1, self.block_bytes // (weight.shape[1] * weight.itemsize))
+        if active is not None:
+            return [(active[i:i + step], None, None if bias is None else bias[active[i:i + step]])
+                    for i in range(0, len(active), step)]
         return [(slice(i, i + step), weight[i:i + step], None if bias is None else bias[i:i + step])
                 for i in range(0, weight.shape[0], step)]
 

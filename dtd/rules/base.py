@@ -333,14 +333,22 @@ class LinearRule(Rule):
         if prepared is None:
             prepared = self._plan(layer, x)
         weight, bias, groups, blocks = prepared["plan"]
-
+        if len(blocks) > 1:
+            # blocks of a large dense layer: only the outputs with some relevance send any (their s is 0
+            # elsewhere), so the blocks are remade over those (after a ReLU about half; one at the top)
+            active = np.flatnonzero(np.any(R != 0, axis=tuple(a for a in range(R.ndim) if a != 1)))
+            if active.size < R.shape[1]:
+                blocks = layer.output_blocks(weight, bias, True, active=active)
         grads = {}                                         # id(input) -> [input, sum_t coef * sign_t * c_t]
         for rows, w, b in blocks:
+            if w is None:                                  # rows gathered for this block only (output_blocks)
+                w = np.take(weight, rows, axis=0, mode="clip", out=scratch("block-rows", (len(rows),) + weight.shape[1:],
+                                                              weight.dtype))
             sub = (lambda a: a) if rows is None else (lambda a: a if a is None else a[:, rows])
             # modified weights are kept for the next step only within one block (they are the block's rows)
-            memo = prepared["weights"] if len(blocks) == 1 else {}
+            memo = prepared["weights"] if rows is None else {}
             quotients = self._quotients(layer, x, sub(R), sub(out), groups, w, b, rows, prepared["z"], memo,
-                                        reuse=len(blocks) > 1)
+                                        reuse=rows is not None)
             for inp, c in self._backward(layer, x.shape, quotients):
                 if id(inp) in grads:
                     grads[id(inp)][1] += c
