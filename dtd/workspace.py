@@ -1,12 +1,14 @@
 """Scratch buffers reused from call to call, one set per thread.
 
-The im2col matrix of a convolution (and the column matrix of its transpose)
-is the largest temporary of a forward or relevance pass: 115 MB for one
-64-channel 224x224 layer in float32.  Fresh memory of that size costs about
-as much as filling it (the kernel hands out zeroed pages), so the convolution
-writes these matrices into a buffer that is kept and reused.  A buffer is
-valid only until the next :func:`scratch` call with the same name in the same
-thread: it must never escape the function that asked for it.
+The im2col matrix of a convolution would be the largest temporary of a
+forward or relevance pass (115 MB for one 64-channel 224x224 layer in
+float32); :func:`dtd.im2col.correlate` builds it in pieces of at most
+:data:`TILE` bytes instead, each multiplied while it is still in cache.  Fresh
+memory costs about as much as filling it (the kernel hands out zeroed pages),
+so these pieces, the padded inputs and the modified weights of a blocked dense
+rule go into buffers that are kept and reused.  A buffer is valid only until
+the next :func:`scratch` call with the same name in the same thread: it must
+never escape the function that asked for it.
 
 Requests larger than :data:`LIMIT` bytes get fresh memory and are not kept,
 so a large batch does not pin gigabytes after it is done; :func:`release`
