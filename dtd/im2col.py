@@ -14,9 +14,9 @@ cols`` gives the output directly in NCHW.  ``col2im`` is its adjoint.
 A naive loop reference of both lives in ``tests/test_im2col.py``.
 """
 import numpy as np
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from . import workspace
-from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 __all__ = ["output_size", "pad", "windows", "fold", "window_sum", "window_max", "im2col", "col2im", "tiles",
            "correlate"]

@@ -85,13 +85,11 @@ class Conv2d(LinearLayer):
 
         Valid until the next convolution in this thread.
         """
-        N, C, H, W = x.shape
-        pH, pW = self.padding
-        xp = pad(x, self.padding, out=scratch("conv-pad", (N, C, H + 2 * pH, W + 2 * pW), x.dtype)
-                 if pH or pW else None)
+        N, C = x.shape[:2]
         kH, kW = self.kernel_size
         Ho, Wo = self.output_shape(x.shape)[2:]
-        return im2col(xp, self.kernel_size, self.stride, out=scratch("conv-cols", (N, C * kH * kW, Ho * Wo), x.dtype))
+        return im2col(self._padded(x, self.padding), self.kernel_size, self.stride,
+                      out=scratch("conv-cols", (N, C * kH * kW, Ho * Wo), x.dtype))
 
     @staticmethod
     def _chunks(N, rows, cols, dtype):
@@ -104,12 +102,14 @@ class Conv2d(LinearLayer):
         step = max(1, min(N, workspace.LIMIT // max(per, 1)))
         return [slice(i, i + step) for i in range(0, N, step)]
 
-    def _padded(self, x, padding, name="conv-pad"):
+    @staticmethod
+    def _padded(x, padding):
+        """``x`` zero-padded by ``padding`` in this thread's scratch buffer (``x`` itself without padding)."""
         pH, pW = padding
         if not (pH or pW):
             return x
         N, C, H, W = x.shape
-        return pad(x, padding, out=scratch(name, (N, C, H + 2 * pH, W + 2 * pW), x.dtype))
+        return pad(x, padding, out=scratch("conv-pad", (N, C, H + 2 * pH, W + 2 * pW), x.dtype))
 
     def linear(self, x, weight, bias, post=None):
         N = x.shape[0]

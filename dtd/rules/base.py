@@ -146,7 +146,7 @@ def _modified_weights(weight, memo, reuse=False):
 
     ``reuse=True`` (one block of a blocked layer, whose modified weights live only until the next
     block) writes the built-in modifiers' results into this thread's scratch buffers: fresh memory
-    for every block would cost a page fault per page, and serialise threads on the kernel's lock.
+    for every block would cost a page fault per page.
     """
     def weight_of(t):
         if t.modifier is None:
@@ -241,8 +241,7 @@ class SignedScale:
             return np.maximum(np.multiply(w, 1.0 + c, out=out), w, out=out)
         if c <= 0 and a + c == 1:                              # w + (a - 1) w-
             return np.minimum(np.multiply(w, a, out=out), w, out=out)
-        result = np.add(a * w, c * np.maximum(w, 0), out=out)
-        return result
+        return np.add(a * w, c * np.maximum(w, 0), out=out)
 
     def __eq__(self, other):
         return isinstance(other, SignedScale) and self.basis == other.basis
