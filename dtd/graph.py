@@ -9,10 +9,10 @@ topological order; what reaches a node from several consumers is summed.
 """
 import numpy as np
 
-from ._validation import all_finite, check_input
+from ._validation import check_input
 from .layers.base import Layer
 from .merge import Add, Concat, Merge
-from .network import Sequential, record, resolve_target, rule_for, start_relevance
+from .network import Sequential, check_explained, record, resolve_target, rule_for, start_relevance
 from .rules.base import Rule
 
 __all__ = ["Graph", "Node", "Concat", "Add"]
@@ -264,9 +264,7 @@ class Graph:
                                         prepared=prepared.get(n.name))]
             return n.op.relevance(ins, Ry)
         R_in = self._backward(acts, R, step)[self.input]
-        if not all_finite(R_in):
-            raise ValueError("explain: the input relevance contains NaN or Inf (an overflow in the forward or "
-                             "relevance pass; explain(..., return_all=True) shows the relevance at every node)")
+        check_explained(R_in, "node")
         if not return_all:
             return R_in
         return {self.input: R_in, **{n.name: seen[n.name] for n in self.nodes}}

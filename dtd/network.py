@@ -51,6 +51,15 @@ def record(layer, rule, x):
     return layer._forward(x), None
 
 
+def check_explained(R, where):
+    """The input relevance ``R`` of an explanation, if it has no NaN or Inf (checked once, at the end of
+    the pass); ``where`` names the unit ``return_all=True`` reports on ("layer" or "node")."""
+    if not all_finite(R):
+        raise ValueError("explain: the input relevance contains NaN or Inf (an overflow in the forward or "
+                         f"relevance pass; explain(..., return_all=True) shows the relevance at every {where})")
+    return R
+
+
 def start_relevance(out, target):
     """Starting relevance: ``f_c(x)`` at the target neuron c, zero elsewhere (DESIGN.md convention).
 
@@ -208,9 +217,7 @@ class Sequential:
             layer = self.layers[i]
             R = layer._relevance(acts[i], R, per_layer[i], out=acts[i + 1], prepared=prepared[i])
             Rs.append(R)
-        if not all_finite(R):
-            raise ValueError("explain: the input relevance contains NaN or Inf (an overflow in the forward or "
-                             "relevance pass; explain(..., return_all=True) shows the relevance at every layer)")
+        check_explained(R, "layer")
         return Rs[::-1] if return_all else R
 
     def _record(self, x, per_layer):

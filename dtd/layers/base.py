@@ -23,18 +23,9 @@ __all__ = ["Layer", "LinearLayer"]
 
 
 @functools.lru_cache(maxsize=None)
-def _takes_keyword(cls, name):
-    return name in inspect.signature(cls.relevance).parameters
-
-
-@functools.lru_cache(maxsize=None)
-def _linear_takes_post(cls):
-    return "post" in inspect.signature(cls.linear).parameters
-
-
-def _takes(rule, name):
-    """Whether ``rule.relevance`` has a keyword parameter ``name``."""
-    return _takes_keyword(type(rule), name)
+def _accepts(function, name):
+    """Whether ``function`` (a method of a class, looked up once) has a parameter ``name``."""
+    return name in inspect.signature(function).parameters
 
 
 class Layer:
@@ -116,7 +107,7 @@ class Layer:
         """:meth:`relevance` without the checks (a network checks once): ``out`` and ``prepared``
         reach the rule if its ``relevance`` takes them."""
         kwargs = {}
-        if out is not None and _takes(rule, "out"):
+        if out is not None and _accepts(type(rule).relevance, "out"):
             kwargs["out"] = out
         if prepared is not None:
             kwargs["prepared"] = prepared
@@ -198,7 +189,7 @@ class LinearLayer(Layer):
         forward pass).  Default: on the whole output; a convolution applies it to each piece of the output
         as soon as its product is done, while the piece is still in cache."""
         w, b = self.params(x.dtype)
-        if _linear_takes_post(type(self)):
+        if _accepts(type(self).linear, "post"):
             return self.linear(x, w, b, post=post)
         y = self.linear(x, w, b)
         if np.may_share_memory(y, x):                  # never overwrite the input (or what it views)

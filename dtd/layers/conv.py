@@ -2,7 +2,7 @@
 import numpy as np
 
 from .._validation import as_float_param, check_relevance, pair
-from ..im2col import col2im, correlate, im2col, output_size, pad
+from ..im2col import col2im, correlate, im2col, output_size, pad, tiles
 from .. import workspace
 from ..workspace import scratch
 from .base import LinearLayer
@@ -99,8 +99,7 @@ class Conv2d(LinearLayer):
         that can run on part of an image go through :func:`correlate` instead.
         """
         per = rows * cols * np.dtype(dtype).itemsize
-        step = max(1, min(N, workspace.LIMIT // max(per, 1)))
-        return [slice(i, i + step) for i in range(0, N, step)]
+        return [samples for samples, _ in tiles(N, 1, per, limit=workspace.LIMIT)]
 
     @staticmethod
     def _padded(x, padding):
