@@ -12,11 +12,29 @@ linear layer, or to split the layers into thirds) and can be found by name::
 
 "Linear layers" below means Dense and Conv2d; sum/average pooling is linear
 too but is handled as pooling.
+
+The named presets read the network's structure (:meth:`Composite.plan`):
+
+* a rule derived for ReLU-gated outputs (plain gamma) is given only to layers
+  whose output is gated so (:mod:`dtd.gating`); a layer whose signed output
+  reaches a residual ``Add``, a ``Concat`` or the network output gets the
+  variant valid for signed outputs (:meth:`dtd.rules.Rule.for_signed_output`:
+  the generalised gamma rule), and the plan says so in its notes;
+* merge nodes get a rule too: ``Add`` the z-rule with a stabiliser,
+  ``Epsilon(1e-6)`` (Zennit's ``Norm`` on residual sums);
+* an :class:`~dtd.layers.Affine` layer (a batch norm that could not be folded,
+  e.g. pre-activation BN-ReLU-Conv) passes relevance unchanged
+  (:class:`~dtd.rules.PassThrough`), the one conservative rule for a map
+  with one input per output.
+
+:class:`Uniform` (one rule everywhere, ``get("gamma")`` and the like) does
+neither substitution: it gives exactly the rule asked for.
 """
 import numpy as np
 
-from .layers import AvgPool2d, Conv2d, Dense, LpPool2d, MaxPool2d, SumPool2d
-from .rules import AlphaBeta, Epsilon, Flat, Gamma, Proportional, WSquare, ZBox, ZPlus
+from .layers import Affine, AvgPool2d, Conv2d, Dense, LpPool2d, MaxPool2d, SumPool2d
+from .merge import Add, Merge
+from .rules import AlphaBeta, Epsilon, Flat, Gamma, PassThrough, Proportional, WSquare, ZBox, ZPlus
 
 __all__ = ["Composite", "Uniform", "DTD", "LRPComposition", "EpsilonPlus", "EpsilonGammaBox",
            "EpsilonAlpha2Beta1", "get", "names"]
@@ -28,13 +46,68 @@ def _linear_indices(layers):
     return [i for i, layer in enumerate(layers) if isinstance(layer, (Dense, Conv2d))]
 
 
+#: the stabiliser the named presets give residual ``Add`` nodes (Zennit's ``Norm`` default)
+MERGE_STABILISER = 1e-6
+
+
 class Composite:
-    """Base class: ``assign(layers)`` returns one rule (or None = layer default) per layer."""
+    """Base class: ``assign(layers)`` returns one rule (or None = layer default) per layer.
+
+    :meth:`plan` turns that into a rule for every node of a network, reading
+    its structure: see the module docstring.  Subclasses set
+    ``signed_variants = False`` to give their rules unchanged (peers'
+    composites, :class:`Uniform`).
+    """
 
     params = ()
+    #: replace rules that need a ReLU-gated output by their signed variant where the output is signed
+    signed_variants = True
 
     def assign(self, layers):
         raise NotImplementedError  # abstract
+
+    def merge_rule(self, op):
+        """The rule of a merge node (None: the merge's own): ``Epsilon(1e-6)`` for ``Add``."""
+        return Epsilon(MERGE_STABILISER) if isinstance(op, Add) else None
+
+    def plan(self, net):
+        """Rules for every node of ``net`` and why, where the structure changed one.
+
+        Parameters
+        ----------
+        net : Sequential or Graph
+
+        Returns
+        -------
+        rules : dict
+            ``{name: rule or None}`` for every layer and merge node (a Sequential's
+            layers are named ``"0"``, ``"1"``, ...; None = the node's default).
+        notes : dict
+            ``{name: str}`` for the nodes whose rule was replaced by its signed variant.
+        """
+        from .gating import node_view, signed_outputs
+        nodes, _ = node_view(net)
+        layer_names = [name for name, op, _ in nodes if not isinstance(op, Merge)]
+        layer_rules = list(self.assign([op for _, op, _ in nodes if not isinstance(op, Merge)]))
+        if len(layer_rules) != len(layer_names):
+            raise ValueError(f"{type(self).__name__}.assign gave {len(layer_rules)} rules for "
+                             f"{len(layer_names)} layers")
+        rules, notes = dict(zip(layer_names, layer_rules)), {}
+        if self.signed_variants:
+            for name in sorted(signed_outputs(net)):
+                r = rules.get(name)
+                if r is not None and r.for_signed_output() != r:
+                    rules[name] = r.for_signed_output()
+                    notes[name] = (f"output not ReLU-gated (reaches a merge, another linear layer or the "
+                                   f"output): {r!r} -> {rules[name]!r}")
+        for name, op, _ in nodes:
+            if isinstance(op, Merge):
+                rules[name] = self.merge_rule(op)
+        return rules, notes
+
+    def assign_graph(self, graph):
+        """``{node name: rule or None}`` for every layer and merge node of a :class:`~dtd.Graph`."""
+        return self.plan(graph)[0]
 
     def __call__(self, index, layer):
         raise TypeError(f"{type(self).__name__} needs the whole network: pass it to explain(), "
@@ -49,6 +122,10 @@ class Uniform(Composite):
     """One rule on every layer it applies to; the other layers keep their default."""
 
     params = ("rule",)
+    signed_variants = False
+
+    def merge_rule(self, op):
+        return None
 
     def __init__(self, rule):
         self.rule = rule
@@ -104,6 +181,8 @@ class DTD(Composite):
                 out.append(ZPlus())
             elif isinstance(layer, _POOLING):
                 out.append(Proportional())
+            elif isinstance(layer, Affine):
+                out.append(PassThrough())
             else:
                 out.append(None)
         return out
@@ -127,7 +206,7 @@ class LRPComposition(Composite):
 
     def assign(self, layers):
         lin = _linear_indices(layers)
-        out = [None] * len(layers)
+        out = [PassThrough() if isinstance(layer, Affine) else None for layer in layers]
         if not lin:
             return out
         first, rest = lin[0], lin[1:]
@@ -160,6 +239,8 @@ class _ByLayerType(Composite):
                 out.append(self.conv_rule())
             elif isinstance(layer, Dense):
                 out.append(Epsilon(self.epsilon))
+            elif isinstance(layer, Affine):
+                out.append(PassThrough())
             else:
                 out.append(None)
         return out

@@ -15,7 +15,7 @@ from .merge import Add, Concat, Merge
 from .network import Sequential, check_explained, record, resolve_target, rule_for, start_relevance
 from .rules.base import Rule
 
-__all__ = ["Graph", "Node", "Concat", "Add"]
+__all__ = ["Graph", "GraphRelevances", "Node", "Concat", "Add"]
 
 
 class Node:
@@ -205,22 +205,28 @@ class Graph:
         return self._backward(acts, g.reshape(out.shape), step)[self.input], t
 
     def rule_dict(self, rules):
-        """``{layer node name: rule or None}`` from any accepted form of ``rules``.
+        """``{node name: rule or None}`` for every layer and merge node, from any accepted form of ``rules``.
 
         ``rules`` is a Rule, a list (one entry per layer in ``.layers`` order), a
-        dict ``{layer node name: rule}`` (missing names: the layer's default) or
-        a composite; everything but the dict is resolved by
-        :meth:`dtd.Sequential.rule_list` over ``.layers``.
+        dict ``{node name: rule}`` (layer or merge nodes; missing names: the
+        node's default), or a composite: a :class:`~dtd.composites.Composite`
+        plans every node from the graph's structure (:meth:`~dtd.composites.Composite.plan`);
+        the other forms are resolved by :meth:`dtd.Sequential.rule_list` over
+        ``.layers`` and leave the merges their default.
         """
+        merges = [n.name for n in self.nodes if isinstance(n.op, Merge)]
         if isinstance(rules, dict):
-            unknown = sorted(set(rules) - set(self.layer_names))
+            unknown = sorted(set(rules) - set(self.layer_names) - set(merges))
             if unknown:
-                raise ValueError(f"rules: {unknown} are not layer nodes of this graph")
+                raise ValueError(f"rules: {unknown} are not layer or merge nodes of this graph")
             for k, r in rules.items():
                 if r is not None and not isinstance(r, Rule):
                     raise TypeError(f"rules[{k!r}] is a {type(r).__name__}, not a Rule")
-            return {name: rules.get(name) for name in self.layer_names}
-        return dict(zip(self.layer_names, Sequential(self.layers).rule_list(rules)))
+            return {name: rules.get(name) for name in self.layer_names + merges}
+        if hasattr(rules, "plan"):
+            return self.rule_dict(rules.plan(self)[0])
+        out = dict(zip(self.layer_names, Sequential(self.layers).rule_list(rules)))
+        return {**out, **{name: None for name in merges}}
 
     def explain(self, x, rules, target=None, return_all=False):
         """Relevance of the input for the target output.
@@ -245,9 +251,15 @@ class Graph:
         -------
         ndarray shaped like x, or dict
         """
-        per_layer = self.rule_dict(rules)
+        planned = self.rule_dict(rules)
         ops = {n.name: n.op for n in self.nodes}
-        per_layer = {name: rule_for(ops[name], rule) for name, rule in per_layer.items()}
+        per_layer = {}
+        for name, rule in planned.items():
+            if isinstance(ops[name], Merge):
+                ops[name].check_rule(rule)
+                per_layer[name] = rule
+            else:
+                per_layer[name] = rule_for(ops[name], rule)
         acts, prepared = {self.input: check_input(x, "Graph")}, {}
         for n in self.nodes:                   # the forward pass, with the linear rules' denominators (see Sequential)
             if isinstance(n.op, Layer):
@@ -255,16 +267,35 @@ class Graph:
             else:
                 acts[n.name] = n.op.forward([acts[i] for i in n.inputs])
         R, _ = start_relevance(acts[self.output], target)
-        seen = {}
+        seen, sent = {}, {}
 
         def step(n, ins, Ry):
             seen[n.name] = Ry
             if isinstance(n.op, Layer):
-                return [n.op._relevance(ins[0], Ry, per_layer[n.name], out=acts[n.name],
+                msgs = [n.op._relevance(ins[0], Ry, per_layer[n.name], out=acts[n.name],
                                         prepared=prepared.get(n.name))]
-            return n.op.relevance(ins, Ry)
+            else:
+                msgs = n.op.relevance(ins, Ry, per_layer[n.name])
+            if return_all:
+                sent[n.name] = sum(m.reshape(m.shape[0], -1).sum(axis=1, dtype=np.float64) for m in msgs)
+            return msgs
         R_in = self._backward(acts, R, step)[self.input]
         check_explained(R_in, "node")
         if not return_all:
             return R_in
-        return {self.input: R_in, **{n.name: seen[n.name] for n in self.nodes}}
+        out = GraphRelevances({self.input: R_in, **{n.name: seen[n.name] for n in self.nodes}})
+        out.rules = per_layer
+        out.notes = rules.plan(self)[1] if hasattr(rules, "plan") else {}
+        out.sent = sent
+        return out
+
+
+class GraphRelevances(dict):
+    """What ``Graph.explain(..., return_all=True)`` returns: ``{name: relevance}`` at the input and at every
+    node's output, with ``.rules`` (``{node: rule used}``, defaults resolved), ``.notes`` (``{node: why its
+    rule differs from what the composite assigned}``) and ``.sent`` (``{node: (N,) float64 total relevance
+    the node passed to its inputs}``: ``sum(R at its output) - sent`` is what it absorbed or created)."""
+
+    rules = {}
+    notes = {}
+    sent = {}

@@ -17,6 +17,16 @@ class Merge:
     config_keys = ()
     array_keys = ()
 
+    def default_rule(self):
+        """The rule used when the composite gives none (None: the merge's own behaviour)."""
+        return None
+
+    def check_rule(self, rule):
+        """Raise TypeError if ``rule`` does not apply to this merge (only None applies to :class:`Concat`)."""
+        if rule is not None:
+            raise TypeError(f"{type(self).__name__} takes no relevance rule (it splits relevance by slicing), "
+                            f"got {type(rule).__name__}")
+
     def _check(self, xs):
         if not isinstance(xs, (list, tuple)) or len(xs) < 1:
             raise TypeError(f"{type(self).__name__}: expects a list of input arrays")
@@ -82,7 +92,8 @@ class Concat(Merge):
     def backward(self, xs, grad_y):
         return self._split(self._check(xs), grad_y)
 
-    def relevance(self, xs, R):
+    def relevance(self, xs, R, rule=None):
+        self.check_rule(rule)
         return self._split(self._check(xs), R)
 
 
@@ -100,6 +111,10 @@ class Add(Merge):
     receive relevance larger than R in magnitude, which a stabiliser
     ``epsilon > 0`` damps (Zennit's rule for residual sums uses ``epsilon = 1e-6``)
     at the price of absorbing ``epsilon / (|sum| + epsilon)`` of R.
+
+    A composite may give the node a rule: :class:`~dtd.rules.Epsilon` with
+    stabiliser ``e`` replaces ``epsilon`` by ``e`` (Zennit's ``Norm`` rule on a
+    residual sum is ``Epsilon(1e-6)``; dtd's named presets give it that).
 
     >>> add = Add()
     >>> xs = [np.array([[1.0]]), np.array([[3.0]])]
@@ -132,7 +147,17 @@ class Add(Merge):
     def backward(self, xs, grad_y):
         return [grad_y.copy() for _ in self._check(xs)]
 
-    def relevance(self, xs, R):
+    def check_rule(self, rule):
+        """Raise TypeError unless ``rule`` is None or an :class:`~dtd.rules.Epsilon` (the z-rule of a sum)."""
+        from .rules import Epsilon
+        if rule is not None and type(rule) is not Epsilon:
+            raise TypeError(f"Add takes the rule Epsilon (the z-rule of a sum, with a stabiliser) or None, "
+                            f"got {type(rule).__name__}")
+
+    def relevance(self, xs, R, rule=None):
+        """One relevance array per branch; ``rule`` (None or :class:`~dtd.rules.Epsilon`) sets the stabiliser."""
+        self.check_rule(rule)
         xs = self._check(xs)
-        s = safe_divide(R, stabilize(self.forward(xs), self.epsilon)).astype(R.dtype, copy=False)
+        eps = self.epsilon if rule is None else rule.epsilon
+        s = safe_divide(R, stabilize(self.forward(xs), eps)).astype(R.dtype, copy=False)
         return [x * s for x in xs]

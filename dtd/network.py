@@ -5,7 +5,7 @@ from ._validation import all_finite, check_input
 from .layers.base import Layer, LinearLayer
 from .rules.base import LinearRule, Rule
 
-__all__ = ["Sequential", "start_relevance", "resolve_target"]
+__all__ = ["Sequential", "Relevances", "start_relevance", "resolve_target"]
 
 
 def resolve_target(out, target):
@@ -84,6 +84,16 @@ def start_relevance(out, target):
     idx = np.arange(flat.shape[0])
     R[idx, t] = flat[idx, t]
     return R.reshape(out.shape), t
+
+
+class Relevances(list):
+    """What ``Sequential.explain(..., return_all=True)`` returns: the relevances ``[R_input, R_1, ..., R_output]``
+    (a list), with ``.rules`` (the rule each layer used, defaults resolved) and ``.notes`` (``{layer index:
+    why its rule differs from what the composite assigned}``, e.g. the generalised gamma rule on a layer whose
+    output is not ReLU-gated)."""
+
+    rules = ()
+    notes = {}
 
 
 class Sequential:
@@ -176,7 +186,10 @@ class Sequential:
                 if r is not None and not isinstance(r, Rule):
                     raise TypeError(f"rules[{i}] is a {type(r).__name__}, not a Rule")
             return list(rules)
-        if hasattr(rules, "assign"):  # a dtd.composites.Composite: sees the whole list
+        if hasattr(rules, "plan"):  # a dtd.composites.Composite: reads the whole network
+            planned = rules.plan(self)[0]
+            return self.rule_list([planned[str(i)] for i in range(n)])
+        if hasattr(rules, "assign"):  # a composite-like object that sees the whole list
             return self.rule_list(list(rules.assign(self.layers)))
         if callable(rules):  # a composite: (index, layer) -> rule or None
             out = [rules(i, layer) for i, layer in enumerate(self.layers)]
@@ -218,7 +231,12 @@ class Sequential:
             R = layer._relevance(acts[i], R, per_layer[i], out=acts[i + 1], prepared=prepared[i])
             Rs.append(R)
         check_explained(R, "layer")
-        return Rs[::-1] if return_all else R
+        if not return_all:
+            return R
+        out = Relevances(Rs[::-1])
+        out.rules = per_layer
+        out.notes = {int(k): v for k, v in rules.plan(self)[1].items()} if hasattr(rules, "plan") else {}
+        return out
 
     def _record(self, x, per_layer):
         """The forward pass of ``explain``: every layer's input and the output, and for each layer what its

@@ -156,7 +156,7 @@ def test_chain_graph_equals_sequential():
     np.testing.assert_array_equal(g.gradient(x)[0], seq.gradient(x)[0])
     by_name = {"l0": Gamma(0.25), "l4": Epsilon(0.1)}
     np.testing.assert_array_equal(g.explain(x, by_name), seq.explain(x, [Gamma(0.25), None, None, None, Epsilon(0.1)]))
-    with pytest.raises(ValueError, match=r"\['nope'\] are not layer nodes"):
+    with pytest.raises(ValueError, match=r"\['nope'\] are not layer or merge nodes"):
         g.explain(x, {"nope": ZPlus()})
 
 

@@ -19,6 +19,10 @@ class ReLU(Layer):
     passes_relevance = True
     #: elementwise: a network's forward pass may apply it in place to each piece of the previous layer's output
     elementwise = True
+    #: the output is >= 0
+    nonnegative = True
+    #: the output is 0 wherever the input is <= 0: the layer below has a ReLU-gated output (see dtd.gating)
+    gates = True
 
     def _forward(self, x):
         return np.maximum(x, 0)

@@ -40,6 +40,12 @@ class Rule:
         """Input relevance of ``layer`` for input ``x`` and output relevance ``R``."""
         raise NotImplementedError  # abstract
 
+    def for_signed_output(self):
+        """The variant of this rule that is valid on a layer whose output is not ReLU-gated (see
+        :mod:`dtd.gating`): ``self`` unless the rule's derivation needs ``z_j > 0`` where ``R_j != 0``
+        (plain LRP-gamma gives the generalised gamma rule)."""
+        return self
+
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
         return f"{type(self).__name__}({args})"
@@ -52,15 +58,26 @@ class Rule:
 
 
 class PassThrough(Rule):
-    """Relevance passes unchanged: ``R_x = R_y`` reshaped to x (ReLU, Flatten, Dropout)."""
+    """Relevance passes unchanged: ``R_x = R_y`` reshaped to x (ReLU, Flatten, Dropout).
+
+    Also applies to :class:`~dtd.layers.Affine`, the per-channel map ``y = s x + t`` that remains of
+    a batch norm that cannot be folded into a linear layer (pre-activation BN-ReLU-Conv, as in
+    DenseNet): each output has exactly one input, so passing ``R_x = R_y`` is the only
+    redistribution that is conservative whatever the signs of ``s``, ``x`` and ``t``.  The
+    named composites give it to every Affine layer (LRP-0, the Affine's default, lets the shift
+    absorb ``t / (s x + t)`` of the relevance, or all of it where ``s x + t`` is near zero).
+    Zennit leaves an unmerged BatchNorm to its gradient (``R_y * s``, not conservative).
+    """
 
     def layer_types(self):
         from ..layers.activation import Flatten, ReLU
         return (ReLU, Flatten)
 
     def applies_to(self, layer):
-        # any layer that declares itself transparent to relevance (ReLU, Flatten, Tanh, Dropout, ...)
-        return getattr(layer, "passes_relevance", False)
+        # any layer that declares itself transparent to relevance (ReLU, Flatten, Tanh, Dropout, ...), and the
+        # per-channel affine map (an unfolded batch norm: one input per output, so passing is conservative)
+        from ..layers.affine import Affine
+        return getattr(layer, "passes_relevance", False) or isinstance(layer, Affine)
 
     def relevance(self, layer, x, R):
         return R.reshape(x.shape)

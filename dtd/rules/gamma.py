@@ -52,6 +52,13 @@ class Gamma(LinearRule):
         self.bias = check_choice(bias, ("gamma", "plain", "none"), "Gamma", "bias")
         self.generalized = bool(generalized)
 
+    def for_signed_output(self):
+        """The generalised gamma rule with the same parameters: plain gamma assumes ``z_j > 0`` where
+        ``R_j != 0`` (its denominator ``z_j + gamma z_j^+`` can pass through zero on a signed output)."""
+        if self.generalized:
+            return self
+        return Gamma(self.gamma, epsilon=self.epsilon, bias=self.bias, generalized=True)
+
     def _bias(self, b, part):
         """The denominator's bias, with ``part`` (positive or negative) boosted by gamma."""
         if b is None or self.bias == "none":
