@@ -506,15 +506,14 @@ def _single(tmp_path, op, inputs_fn, in_shape=(1, 2, 6, 6), **attrs):
 
 @pytest.mark.parametrize("op,inputs,attrs,message", [
     ("Conv", lambda b: ["x", b.weight(2, 2, 3, 3)], {"dilations": [2, 2]}, r"dilations \[2, 2\] are not supported"),
-    ("Conv", lambda b: ["x", b.weight(2, 2, 3, 3)], {"pads": [0, 0, 1, 1]},
-     "asymmetric pads .* not supported for Conv"),
+    ("Pad", lambda b: ["x", b.const([0, 0, 1, 1, 0, 0, 1, 1], np.int64)], {"mode": "reflect"},
+     "mode 'reflect' is not supported"),
     ("Conv", lambda b: ["x", "x"], {}, r"the weight \('x'\) must be a constant"),
     ("Mul", lambda b: ["x", "x"], {}, "Mul of two data tensors is not supported"),
     ("Mul", lambda b: ["x", b.const(np.ones((6, 6)))], {}, r"not per-channel .* shape \(1, 2, 6, 6\)"),
     ("Reshape", lambda b: ["x", b.const([1, 2, 36], np.int64)], {}, "only reshapes that flatten"),
     ("Transpose", lambda b: ["x"], {"perm": [1, 0, 2, 3]}, "moves the batch axis"),
-    ("AveragePool", lambda b: ["x"], {"kernel_shape": [3, 3], "ceil_mode": 1, "count_include_pad": 1,
-                                      "strides": [2, 2]}, "ceil_mode=1 with count_include_pad=1"),
+    ("ReduceMean", lambda b: ["x"], {"axes": [1]}, r"ReduceMean over axes \[1\] .* spatial axes"),
 ])
 def test_unsupported_attributes(tmp_path, op, inputs, attrs, message):
     expect(_single(tmp_path, op, inputs, **attrs), message)

@@ -14,6 +14,7 @@ from ..layers import (LRN, AvgPool2d, Conv2d, Dense, Flatten, GroupedConv2d, Ide
 from ..merge import Add, Concat
 from ._onnx_const import reshape_target
 from ._onnx_fold import affine, channel_vector, fold_affine_before
+from ._onnx_pad import HANDLERS as _PAD_REDUCE, conv_padding, fold_pad_into_pool
 
 __all__ = ["HANDLERS"]
 
@@ -83,10 +84,8 @@ def conv(imp, node, a):
     _need_4d(imp, node, x)
     if "kernel_shape" in a and tuple(a["kernel_shape"]) != w.shape[2:]:
         imp.fail(f"kernel_shape {list(a['kernel_shape'])} differs from the weight's {w.shape[2:]}", node)
-    strides, (t, l, bo, r) = _geometry(imp, node, a, x, w.shape[2:])
-    if (t, l) != (bo, r):
-        imp.fail(f"asymmetric pads (top, left, bottom, right) = {(t, l, bo, r)} are not supported for Conv "
-                 "(dtd's Conv2d pads both sides of an axis equally)", node)
+    strides, pads = _geometry(imp, node, a, x, w.shape[2:])
+    x, (t, l) = conv_padding(imp, node, x, pads)   # a Pad before folded in; unequal ends: a ZeroPad2d before
     group = int(a.get("group", 1))
     if group == 1:
         layer = _new_layer(imp, node, Conv2d, w, b, strides, (t, l))
@@ -246,7 +245,8 @@ def maxpool(imp, node, a):
     imp.unused_outputs(node)
     if a.get("storage_order", 0) not in (0, 1):
         imp.fail("unknown storage_order", node)
-    kernel, strides, _, (t, l, b, r) = _pool_geometry(imp, node, a, x)
+    kernel, strides, _, padded = _pool_geometry(imp, node, a, x)
+    x, (t, l, b, r), _ = fold_pad_into_pool(imp, node, x, kernel, padded, "max", a.get("ceil_mode", 0))
     if (t, l) == (b, r):
         layer = _new_layer(imp, node, MaxPool2d, kernel, strides, (t, l))
     else:
@@ -257,14 +257,16 @@ def maxpool(imp, node, a):
 def avgpool(imp, node, a):
     x = imp.data_input(node)
     include = bool(a.get("count_include_pad", 0))
-    kernel, strides, pads, (t, l, b, r) = _pool_geometry(imp, node, a, x)
-    if include and (t, l, b, r) != tuple(pads):
-        imp.fail("ceil_mode=1 with count_include_pad=1 is not supported (the divisor of the last windows "
-                 "would count part of the padding)", node)
-    if not any((t, l, b, r)) or (include and (t, l) == (b, r)):
+    kernel, strides, pads, padded = _pool_geometry(imp, node, a, x)
+    ceil = a.get("ceil_mode", 0)
+    x, padded, include = fold_pad_into_pool(imp, node, x, kernel, padded, "avg", ceil, include)
+    t, l, b, r = padded
+    # ceil_mode=1, count_include_pad=1: the divisor counts the pads but not ceil's extra end (onnxruntime)
+    divisor = tuple(pads) if include and ceil and padded != tuple(pads) else None
+    if not any(padded) or (include and (t, l) == (b, r) and divisor is None):
         layer = _new_layer(imp, node, AvgPool2d, kernel, strides, (t, l))
     else:
-        layer = _new_layer(imp, node, PaddedAvgPool2d, kernel, strides, (t, l, b, r), include)
+        layer = _new_layer(imp, node, PaddedAvgPool2d, kernel, strides, padded, include, divisor)
     imp.add(node, layer, [x])
 
 
@@ -396,3 +398,4 @@ HANDLERS = {
     "Reshape": reshape, "Flatten": flatten, "Squeeze": squeeze, "Unsqueeze": unsqueeze, "Transpose": transpose,
     "Concat": concat, "Softmax": softmax, "LogSoftmax": softmax,
 }
+HANDLERS.update(_PAD_REDUCE)        # Pad, ReduceMean, ReduceSum

@@ -27,7 +27,13 @@ nodes, their output names), so ``net.explain(x, {"conv1": rule, ...})`` can
 address them.  Grouped convolutions become :class:`~dtd.layers.GroupedConv2d`,
 pools with ``pads`` that differ at the two ends, ``ceil_mode`` or
 ``count_include_pad=0`` with padding become :class:`~dtd.layers.PaddedMaxPool2d` /
-:class:`~dtd.layers.PaddedAvgPool2d` (exact).  Layout conventions: a ``Transpose`` (e.g. of an NHWC
+:class:`~dtd.layers.PaddedAvgPool2d` (exact; with ``ceil_mode=1, count_include_pad=1``
+the divisor counts the pads but not ceil's extra end, as onnxruntime does).  A zero
+``Pad`` is folded into the padding of the Conv or pool that reads it when exact,
+else kept as a :class:`~dtd.layers.ZeroPad2d`; a Conv whose padding differs at the
+two ends of an axis (TensorFlow ``SAME`` with stride 2) becomes a ZeroPad2d of the
+difference and a Conv2d with the shared part; ``ReduceMean`` / ``ReduceSum`` over
+the spatial axes become global average / sum pooling (:mod:`dtd.io._onnx_pad`).  Layout conventions: a ``Transpose`` (e.g. of an NHWC
 input) is kept as a :class:`~dtd.layers.Transpose` layer, so the network takes
 the same input layout as the ONNX model and explanations come back in it.
 Shapes are static: the input's shape comes from the model (a symbolic batch
@@ -343,7 +349,7 @@ def load_onnx(path, input_shape=None, output=None):
     ModelFileError
         Not an ONNX file, an op dtd does not import (the message names the
         node, the op and the supported ops), or attributes it does not support
-        (dilations, asymmetric convolution padding, ...).
+        (dilations, padding other than zeros, ...).
     ImportError
         The ``onnx`` package is missing.
     """

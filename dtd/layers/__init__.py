@@ -12,8 +12,10 @@ from .padded_pool import PaddedAvgPool2d, PaddedMaxPool2d
 from .scaled_pool import ScaledSumPool2d
 from .tanh import Tanh
 from .transpose import PermuteBack, Transpose
+from .pad import Crop, ZeroPad2d
 
 __all__ = ["Layer", "LinearLayer", "Dense", "Conv2d", "ReLU", "Flatten",
            "SumPool2d", "AvgPool2d", "MaxPool2d", "LpPool2d", "LRN"]
 __all__ += ["Affine", "GroupedConv2d", "Identity", "PaddedAvgPool2d", "PaddedMaxPool2d", "ScaledSumPool2d",
             "Tanh", "Transpose", "PermuteBack"]
+__all__ += ["ZeroPad2d", "Crop"]

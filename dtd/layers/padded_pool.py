@@ -89,8 +89,25 @@ class PaddedAvgPool2d(_PadsGeometry, AvgPool2d):
 
     .. math:: y_j = \frac{1}{n_j} \sum_{i \in \mathrm{window}(j)} x_i
 
-    where ``n_j = kH*kW`` with ``count_include_pad=True`` and the number of
-    input (not padding) entries of window j otherwise.
+    where ``n_j`` is the number of window positions that lie in the input
+    extended by the *counted* padding ``(t', l', b', r')``:
+
+    .. math:: n_j = \big(\min(a_j + k_H, H + b') - \max(a_j, -t')\big)
+                    \big(\min(c_j + k_W, W + r') - \max(c_j, -l')\big)
+
+    for a window whose top-left corner is at row ``a_j`` and column ``c_j`` of
+    the input (negative in the padding).  The counted padding is none with
+    ``count_include_pad=False`` (``n_j`` = the number of input entries of the
+    window), ``divisor_pads`` with ``count_include_pad=True``, by default all
+    of ``pads`` (then ``n_j = kH*kW``).
+
+    ``divisor_pads`` smaller than ``pads`` is ONNX ``AveragePool`` with
+    ``ceil_mode=1, count_include_pad=1`` (and PyTorch's ``avg_pool2d(...,
+    ceil_mode=True, count_include_pad=True)``): the import passes the model's
+    pads as ``divisor_pads`` and, as ``pads``, those plus the extra rows and
+    columns at the end that ceil's output size needs; the part of the last
+    windows that hangs beyond the padded input is not counted (as in
+    onnxruntime's and PyTorch's kernels).
 
     It is a linear layer with weight ``w / n_j`` (``w = 1`` is what the rules
     modify; within a window every weight is the same, so the rules' ratios do
@@ -99,29 +116,55 @@ class PaddedAvgPool2d(_PadsGeometry, AvgPool2d):
     >>> x = np.array([[[[1.0, 3.0], [5.0, 7.0]]]])
     >>> PaddedAvgPool2d(2, 1, pads=(0, 0, 1, 1), count_include_pad=False).forward(x)[0, 0].tolist()
     [[4.0, 5.0], [6.0, 7.0]]
+
+    A 1x2 window with stride 2 over 4 columns padded by 1 at the left (counted),
+    and ceil's extra column at the right: the last window covers the input's
+    column 3 and the extra column, which is not counted.
+
+    >>> x = np.array([[[[1.0, 3.0, 5.0, 7.0]]]])
+    >>> PaddedAvgPool2d((1, 2), (1, 2), pads=(0, 1, 0, 1), divisor_pads=(0, 1, 0, 0)).forward(x).tolist()
+    [[[[0.5, 4.0, 7.0]]]]
     """
 
-    config_keys = ("kernel_size", "stride", "pads", "count_include_pad")
+    config_keys = ("kernel_size", "stride", "pads", "count_include_pad", "divisor_pads")
 
-    def __init__(self, kernel_size, stride=None, pads=0, count_include_pad=True):
+    def __init__(self, kernel_size, stride=None, pads=0, count_include_pad=True, divisor_pads=None):
         self._init_pads(kernel_size, stride, pads)
         if not isinstance(count_include_pad, (bool, np.bool_)):
             raise TypeError(f"PaddedAvgPool2d: count_include_pad must be a bool, got {count_include_pad!r}")
         self.count_include_pad = bool(count_include_pad)
+        if divisor_pads is not None:
+            divisor_pads = _pads4(divisor_pads, "PaddedAvgPool2d")
+            if not self.count_include_pad:
+                raise ValueError("PaddedAvgPool2d: divisor_pads needs count_include_pad=True (without it no "
+                                 "padding counts in the divisor)")
+            if any(d > p for d, p in zip(divisor_pads, self.pads)):
+                raise ValueError(f"PaddedAvgPool2d: divisor_pads {divisor_pads} must not exceed pads {self.pads}")
+            if divisor_pads == self.pads:
+                divisor_pads = None
+        #: the padding counted in the divisor with count_include_pad=True (None: all of ``pads``)
+        self.divisor_pads = divisor_pads
+
+    def _counted_pads(self):
+        if not self.count_include_pad:
+            return (0, 0, 0, 0)
+        return self.pads if self.divisor_pads is None else self.divisor_pads
 
     def _excludes_pad(self):
-        return not self.count_include_pad and any(self.pads)
+        """True if the divisor differs between windows (some padding is not counted)."""
+        return self._counted_pads() != self.pads
 
     def weight_value(self):
         return 1.0 if self._excludes_pad() else super().weight_value()
 
     def inverse_count(self, H, W, dtype=np.float64):
         """``1 / n_j`` of shape (H_out, W_out): the divisor of each window for an H x W input."""
-        def counts(size, k, s, begin, end):
+        def counts(size, k, s, begin, end, counted_begin, counted_end):
             start = np.arange(output_size(size + begin + end, k, s)) * s - begin
-            return np.minimum(start + k, size) - np.maximum(start, 0)
+            return np.minimum(start + k, size + counted_end) - np.maximum(start, -counted_begin)
         (kH, kW), (sH, sW), (t, l, b, r) = self.kernel_size, self.stride, self.pads
-        n = np.outer(counts(H, kH, sH, t, b), counts(W, kW, sW, l, r))
+        ct, cl, cb, cr = self._counted_pads()
+        n = np.outer(counts(H, kH, sH, t, b, ct, cb), counts(W, kW, sW, l, r, cl, cr))
         return (1.0 / n).astype(dtype)
 
     def linear(self, x, weight, bias):
@@ -138,4 +181,5 @@ class PaddedAvgPool2d(_PadsGeometry, AvgPool2d):
         return super().linear_backward(g, weight, x_shape)
 
     def _repr_args(self):
-        return super()._repr_args() + f", count_include_pad={self.count_include_pad}"
+        extra = "" if self.divisor_pads is None else f", divisor_pads={self.divisor_pads}"
+        return super()._repr_args() + f", count_include_pad={self.count_include_pad}" + extra
