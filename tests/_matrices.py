@@ -5,7 +5,7 @@ layer (cross-correlation with zero padding; a window of a pooling layer).
 """
 import numpy as np
 
-from dtd.layers import AvgPool2d, Conv2d, Dense, SumPool2d
+from dtd.layers import AvgPool2d, Conv2d, Dense, GroupedConv2d, SumPool2d
 
 
 def dense_matrix(layer, input_shape):
@@ -18,9 +18,20 @@ def dense_matrix(layer, input_shape):
         W = layer.weight.copy()
         return W, layer.bias.copy(), np.ones(W.shape, bool)
     C, H, Wd = input_shape
-    if isinstance(layer, Conv2d):
+    if isinstance(layer, GroupedConv2d):
+        # output o sees input channels [k ci, (k+1) ci) of its group k = o // (Co / groups), through weight[o]
+        Co, ci, kH, kW = layer.weight.shape
+        Ci, per_group = ci * layer.groups, Co // layer.groups
+        weight, bias = np.zeros((Co, Ci, kH, kW)), layer.bias
+        member = np.zeros((Co, Ci), bool)
+        for o in range(Co):
+            k = o // per_group
+            weight[o, k * ci:(k + 1) * ci] = layer.weight[o]
+            member[o, k * ci:(k + 1) * ci] = True
+    elif isinstance(layer, Conv2d):
         Co, Ci, kH, kW = layer.weight.shape
         weight, bias = layer.weight, layer.bias
+        member = np.ones((Co, Ci), bool)
     elif isinstance(layer, SumPool2d):  # AvgPool2d is a subclass
         Co, Ci = C, C
         kH, kW = layer.kernel_size
@@ -29,6 +40,7 @@ def dense_matrix(layer, input_shape):
         for c in range(C):
             weight[c, c] = value
         bias = np.zeros(C)
+        member = np.eye(C, dtype=bool)
     else:
         raise TypeError(type(layer))
     sH, sW = layer.stride
@@ -41,7 +53,7 @@ def dense_matrix(layer, input_shape):
         for i in range(Ho):
             for j in range(Wo):
                 for c in range(Ci):
-                    if not isinstance(layer, Conv2d) and c != o:
+                    if not member[o, c]:
                         continue
                     for a in range(kH):
                         for b in range(kW):

@@ -1,10 +1,37 @@
-"""Grouped 2-D convolution (ONNX ``Conv`` with ``group > 1``, e.g. AlexNet's split layers)."""
+"""Grouped 2-D convolution (ONNX ``Conv`` with ``group > 1``: AlexNet's split layers, ResNeXt, and the
+depthwise convolutions of MobileNet), vectorised over the groups.
+
+Two routes, neither with a Python loop over the groups:
+
+* **depthwise** (one input channel per group, ``C_in / g == 1``, any number of outputs per group): a sum
+  over the ``kH*kW`` window offsets of shifted (strided) slices of the padded input times per-channel
+  weights -- ``kH*kW`` vectorised multiply-adds, no im2col.  Its transpose adds the products of the
+  gradient and the weights into strided slices of a padded gradient, one offset at a time.
+* **general**: the im2col matrix of the whole input, whose rows are ordered (channel, offset) so that
+  each group's rows are one contiguous block, viewed as (N, g, C_in/g*kH*kW, L), and one batched
+  ``np.matmul`` with the weights viewed as (g, C_out/g, C_in/g*kH*kW).  The transpose is the transposed
+  batched product folded back by :func:`dtd.im2col.col2im`, or, for stride 1 on large enough images, the
+  grouped convolution of the padded gradient with the flipped kernel.
+
+Both work on pieces of the batch (whole samples, channels or bands of output rows) of bounded size, as
+:class:`Conv2d` does: the im2col pieces are at most :data:`dtd.workspace.TILE` bytes, the depthwise
+pieces :data:`DEPTHWISE_TILE` bytes of output (kept in cache across the ``kH*kW`` passes).
+
+The per-group loop this replaces is kept as :func:`_per_group_linear` and
+:func:`_per_group_linear_backward`: the naive reference of the tests and the benchmark.
+"""
 import numpy as np
 
 from .._validation import check_relevance
+from ..im2col import col2im, im2col, output_size, tiles
+from ..workspace import scratch
 from .conv import Conv2d
 
 __all__ = ["GroupedConv2d"]
+
+#: bytes of output (forward) or of padded gradient (transpose) of one piece of a depthwise convolution:
+#: the piece stays in the 2 MB L2 cache across the kH*kW passes over it
+DEPTHWISE_TILE = 2 ** 19
 
 
 class GroupedConv2d(Conv2d):
@@ -27,14 +54,17 @@ class GroupedConv2d(Conv2d):
 
     Shapes: (N, C_in, H, W) -> (N, C_out, H_out, W_out).
 
-    It is a :class:`Conv2d` (composites treat it as one); the operator runs one
-    convolution per group (a loop over the groups, not over positions).
-    Unconnected channel pairs are not connections, which matters for the flat
-    rule only.
+    It is a :class:`Conv2d` (composites treat it as one).  The operator is vectorised over the groups
+    (see the module docstring): a depthwise convolution (``C_in == groups``) runs as ``kH*kW``
+    multiply-adds of shifted input slices, any other as one batched matrix product over the groups.
+    Unconnected channel pairs are not connections, which matters for the flat rule only.
 
     >>> w = np.ones((2, 1, 1, 1))
     >>> GroupedConv2d(w, groups=2).forward(np.array([[[[1.0]], [[5.0]]]])).ravel().tolist()
     [1.0, 5.0]
+    >>> dw = GroupedConv2d(np.array([[[[1.0, 2.0]]], [[[0.0, -1.0]]]]), groups=2)   # depthwise, 1x2
+    >>> dw.forward(np.arange(6.0).reshape(1, 2, 1, 3))[0].tolist()
+    [[[2.0, 5.0]], [[-4.0, -5.0]]]
     """
 
     config_keys = ("stride", "padding", "groups")
@@ -52,32 +82,305 @@ class GroupedConv2d(Conv2d):
     def _channels(self):
         return self.weight.shape[1] * self.groups
 
-    def _slices(self):
-        co, ci = self.weight.shape[0] // self.groups, self.weight.shape[1]
-        return [(slice(k * ci, (k + 1) * ci), slice(k * co, (k + 1) * co)) for k in range(self.groups)]
+    @property
+    def depthwise(self):
+        """True if every group has one input channel (the route without im2col)."""
+        return self.weight.shape[1] == 1
 
-    def linear(self, x, weight, bias):
-        return np.concatenate([Conv2d.linear(self, x[:, i], weight[o], None if bias is None else bias[o])
-                               for i, o in self._slices()], axis=1)
+    def linear(self, x, weight, bias, post=None):
+        if self.groups == 1:
+            return Conv2d.linear(self, x, weight, bias, post=post)
+        if bias is not None and not bool(bias.any()):
+            bias = None
+        return _grouped_forward(x, weight, bias, self.groups, self.stride, self.padding, post)
 
     def linear_backward(self, g, weight, x_shape):
-        N, _, H, W = x_shape
-        ci = self.weight.shape[1]
-        return np.concatenate([Conv2d.linear_backward(self, g[:, o], weight[o], (N, ci, H, W))
-                               for _, o in self._slices()], axis=1)
+        if self.groups == 1:
+            return Conv2d.linear_backward(self, g, weight, x_shape)
+        N, C, H, W = x_shape
+        G = self.groups
+        Co, ci, kH, kW = weight.shape
+        co = Co // G
+        (pH, pW), (sH, sW) = self.padding, self.stride
+        dtype = np.result_type(weight, g)
+        if ci == 1:
+            return _depthwise_transpose(g, weight, x_shape, self.stride, self.padding, dtype)
+        if self.stride == (1, 1) and pH < kH and pW < kW and N * H * W >= 2048 and co <= ci:
+            # stride 1: a grouped convolution of g, padded by k - 1 - p, with each group's kernel flipped and
+            # its channel axes exchanged (shape (C_in, C_out/g, kH, kW), same groups)
+            flipped = weight.reshape(G, co, ci, kH, kW).transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1]
+            flipped = np.ascontiguousarray(flipped, dtype=dtype).reshape(C, co, kH, kW)
+            return _grouped_forward(g, flipped, None, G, (1, 1), (kH - 1 - pH, kW - 1 - pW), None)
+        # the transposed batched product, (n, g, ci*kH*kW, L), folded back by col2im
+        K = ci * kH * kW
+        wT = np.ascontiguousarray(weight.reshape(G, co, K).transpose(0, 2, 1), dtype=dtype)   # (g, K, co)
+        L = g.shape[2] * g.shape[3]
+        g4 = g.reshape(N, G, co, L)
+        out = np.empty((N, C, H, W), dtype)
+        for part in self._chunks(N, G * K, L, dtype):
+            n = g4[part].shape[0]
+            cols = scratch("conv-cols", (n, G * K, L), dtype)
+            np.matmul(wT, g4[part], out=cols.reshape(n, G, K, L))
+            padded = col2im(cols, (n, C, H + 2 * pH, W + 2 * pW), (kH, kW), (sH, sW))
+            out[part] = padded[:, :, pH:pH + H, pW:pW + W]
+        return out
 
     def param_grads(self, x, grad_y):
-        """Gradients of ``sum(grad_y * forward(x))`` w.r.t. ``(weight, bias)``, shaped like them."""
+        """Gradients of ``sum(grad_y * forward(x))`` w.r.t. ``(weight, bias)``, shaped like them.
+
+        One batched product over the groups of ``grad_y`` (N, g, C_out/g, L) with the transposed im2col
+        matrix of ``x`` (N, g, L, C_in/g*kH*kW), summed over the batch.
+        """
         self._check(x)
         check_relevance(grad_y, self.output_shape(x.shape), self, name="grad_y")
-        dw = np.concatenate([Conv2d.param_grads(self._group_view(), x[:, i], grad_y[:, o])[0]
-                             for i, o in self._slices()], axis=0)
-        return dw, grad_y.sum(axis=(0, 2, 3))
-
-    def _group_view(self):
-        """A plain Conv2d with one group's geometry (its weights are not used by ``param_grads``)."""
-        co = self.weight.shape[0] // self.groups
-        return Conv2d(self.weight[:co], None, self.stride, self.padding)
+        N, Co = grad_y.shape[:2]
+        G = self.groups
+        cols = self._cols(x)                                   # (N, C_in*kH*kW, L)
+        K, L = cols.shape[1] // G, cols.shape[2]
+        dw = np.matmul(grad_y.reshape(N, G, Co // G, L), cols.reshape(N, G, K, L).transpose(0, 1, 3, 2))
+        return dw.sum(axis=0).reshape(self.weight.shape), grad_y.sum(axis=(0, 2, 3))
 
     def _repr_args(self):
         return super()._repr_args() + f", groups={self.groups}"
+
+
+# ----------------------------------------------------------------------------------- the vectorised routes
+def _grouped_forward(x, weight, bias, groups, stride, padding, post):
+    r"""The grouped correlation of a batch.
+
+    .. math:: z_{n,o,i,j} = \sum_{c,a,b} w_{o,c,a,b}\, x_{n,\,c_0(o) + c,\, i s_H + a - p_H,\, j s_W + b - p_W} + b_o
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, H, W)
+    weight : ndarray, shape (C_out, C_in / groups, kH, kW)
+    bias : ndarray, shape (C_out,), or None
+    groups : int
+    stride, padding : (int, int)
+    post : callable or None
+        In-place elementwise function applied to each finished piece of the output (a ReLU).
+
+    Returns
+    -------
+    ndarray, shape (N, C_out, H_out, W_out)
+    """
+    N, C, H, W = x.shape
+    Co, ci, kH, kW = weight.shape
+    (sH, sW), (pH, pW) = stride, padding
+    Ho, Wo = output_size(H, kH, sH, pH), output_size(W, kW, sW, pW)
+    dtype = np.result_type(weight, x)
+    if ci == 1:
+        return _depthwise_forward(x, weight, bias, stride, padding, dtype, post)
+    xp = Conv2d._padded(x, padding)
+    G, co, K = groups, Co // groups, ci * kH * kW
+    w3 = weight.reshape(G, co, K)
+    b3 = None if bias is None else bias.astype(dtype, copy=False).reshape(G, co, 1)
+    z = np.empty((N, G, co, Ho * Wo), dtype)
+    for samples, band in tiles(N, Ho, C * kH * kW * Wo * xp.dtype.itemsize):
+        n, h = samples.stop - samples.start, band.stop - band.start
+        cols = scratch("conv-cols", (n, C * kH * kW, h * Wo), xp.dtype)
+        im2col(xp[samples, :, band.start * sH:(band.stop - 1) * sH + kH], (kH, kW), stride, out=cols)
+        piece = z[samples, :, :, band.start * Wo:band.stop * Wo]
+        np.matmul(w3, cols.reshape(n, G, K, h * Wo), out=piece)
+        if b3 is not None:
+            piece += b3
+        if post is not None:
+            post(piece)
+    return z.reshape(N, Co, Ho, Wo)
+
+
+def _pieces(N, C, per_channel, limit):
+    """``(samples, channels)`` slices covering an (N, C) batch, each of at most ``limit`` bytes when
+    a channel of one sample takes ``per_channel`` bytes (at least one channel of one sample each)."""
+    if per_channel * C <= limit:
+        step = max(1, limit // max(per_channel * C, 1))
+        return [(slice(i, min(N, i + step)), slice(0, C)) for i in range(0, N, step)]
+    step = max(1, limit // max(per_channel, 1))
+    return [(slice(n, n + 1), slice(c, min(C, c + step))) for n in range(N) for c in range(0, C, step)]
+
+
+class _Phases:
+    r"""The layout of a depthwise convolution's input in which every window offset is one contiguous slice.
+
+    The zero-padded input is split into its ``sH*sW`` phases (polyphase: rows ``p::sH``, columns
+    ``q::sW``), each flattened to ``Hs*Ws`` entries (``Hs = ceil(Hp / sH)``, ``Ws = ceil(Wp / sW)``):
+
+    .. math:: P_{p s_W + q,\; u W_s + v} = x^{pad}_{u s_H + p,\; v s_W + q}
+
+    Output position (i, j) and offset (a, b) = (a' sH + p, b' sW + q) then read entry
+    ``(i + a') Ws + (j + b')`` of phase ``(p, q)``: for all outputs at once, the slice of length
+    ``Lw = (Ho - 1) Ws + Wo`` starting at ``a' Ws + b'`` of that phase, against a *wide* output of
+    ``Ho`` rows of ``Ws`` entries whose first ``Wo`` are the outputs (the others are discarded in the
+    forward and must be zero in the transpose).  Every read stays inside the phase.  A multiply-add over
+    such a slice runs over one long contiguous axis instead of ``Ho`` rows of ``Wo``.
+    """
+
+    def __init__(self, x_hw, kernel, stride, padding):
+        (H, W), (self.kH, self.kW), (self.sH, self.sW), (self.pH, self.pW) = x_hw, kernel, stride, padding
+        self.H, self.W = H, W
+        self.Ho, self.Wo = output_size(H, self.kH, self.sH, self.pH), output_size(W, self.kW, self.sW, self.pW)
+        Hp, Wp = H + 2 * self.pH, W + 2 * self.pW
+        self.Hs, self.Ws = -(-Hp // self.sH), -(-Wp // self.sW)
+        self.Lw = (self.Ho - 1) * self.Ws + self.Wo
+        self.trivial = self.sH == self.sW == 1 and not (self.pH or self.pW)   # the layout is x itself
+
+    def offsets(self):
+        """``(a, b, phase, start)`` for every kernel offset."""
+        for a in range(self.kH):
+            for b in range(self.kW):
+                yield a, b, (a % self.sH) * self.sW + b % self.sW, (a // self.sH) * self.Ws + b // self.sW
+
+    def _parts(self):
+        """``(phase, rows of x, cols of x, rows of the phase, cols of the phase)`` of the phases' data."""
+        for p in range(self.sH):
+            u0 = max(0, -(-(self.pH - p) // self.sH))                 # first phase row inside x
+            r0 = u0 * self.sH + p - self.pH
+            if r0 >= self.H:
+                continue
+            nu = (self.H - 1 - r0) // self.sH + 1
+            for q in range(self.sW):
+                v0 = max(0, -(-(self.pW - q) // self.sW))
+                c0 = v0 * self.sW + q - self.pW
+                if c0 >= self.W:
+                    continue
+                nv = (self.W - 1 - c0) // self.sW + 1
+                yield (p * self.sW + q, slice(r0, r0 + (nu - 1) * self.sH + 1, self.sH),
+                       slice(c0, c0 + (nv - 1) * self.sW + 1, self.sW), slice(u0, u0 + nu), slice(v0, v0 + nv))
+
+    def split(self, xs, dtype, name):
+        """The phases of ``xs`` (n, c, H, W): (n, c, sH*sW, Hs*Ws), in scratch (or a view of ``xs``)."""
+        n, c = xs.shape[:2]
+        if self.trivial and xs.dtype == dtype and xs[0, 0].flags.c_contiguous:
+            return xs.reshape(n, c, 1, self.H * self.W)
+        P = scratch(name, (n, c, self.sH * self.sW, self.Hs * self.Ws), dtype)
+        P.fill(0)
+        P5 = P.reshape(n, c, self.sH * self.sW, self.Hs, self.Ws)
+        for k, rows, cols, u, v in self._parts():
+            P5[:, :, k, u, v] = xs[:, :, rows, cols]
+        return P
+
+    def merge(self, P, out):
+        """Adjoint of :meth:`split` (the padding cut off): ``out`` (n, c, H, W) from phases ``P``."""
+        n, c = out.shape[:2]
+        P5 = P.reshape(n, c, self.sH * self.sW, self.Hs, self.Ws)
+        for k, rows, cols, u, v in self._parts():
+            out[:, :, rows, cols] = P5[:, :, k, u, v]
+
+
+def _depthwise_weights(weight, C, dtype):
+    """(kH, kW, C, m, 1): the weights of each offset, broadcasting against (n, c, m, L)."""
+    Co, _, kH, kW = weight.shape
+    return np.ascontiguousarray(weight.reshape(C, Co // C, kH, kW).transpose(2, 3, 0, 1), dtype=dtype)[..., None]
+
+
+def _depthwise_forward(x, weight, bias, stride, padding, dtype, post):
+    r"""Depthwise correlation (one input channel per group, ``m = C_out / C_in`` outputs each):
+
+    .. math:: z_{n,cm+o,i,j} = \sum_{a,b} w_{cm+o,0,a,b}\; x^{pad}_{n,c,\,i s_H + a,\, j s_W + b} + b_{cm+o}
+
+    as ``kH*kW`` multiply-adds of contiguous slices of the input's phases (:class:`_Phases`), one piece of
+    (samples, channels) at a time; the wide output is then cut to ``Wo`` columns (bias added on the way).
+    """
+    N, C, H, W = x.shape
+    Co, _, kH, kW = weight.shape
+    m = Co // C
+    ph = _Phases((H, W), (kH, kW), stride, padding)
+    Ho, Wo, Ws, Lw = ph.Ho, ph.Wo, ph.Ws, ph.Lw
+    w = _depthwise_weights(weight, C, dtype)
+    b = None if bias is None else bias.astype(dtype, copy=False).reshape(C, m, 1, 1)
+    z = np.empty((N, C, m, Ho, Wo), dtype)
+    item = np.dtype(dtype).itemsize
+    per_channel = item * (ph.sH * ph.sW * ph.Hs * Ws + 2 * m * Ho * Ws)
+    for samples, chans in _pieces(N, C, per_channel, DEPTHWISE_TILE):
+        P = ph.split(x[samples, chans], dtype, "depthwise-phases")
+        n, c = P.shape[:2]
+        wide = scratch("depthwise-wide", (n, c, m, Ho * Ws), dtype)
+        acc, tmp = wide[..., :Lw], scratch("depthwise-tmp", (n, c, m, Lw), dtype)
+        for a, b_, k, start in ph.offsets():
+            src = P[:, :, k, None, start:start + Lw]                    # (n, c, 1, Lw)
+            if a == 0 and b_ == 0:
+                np.multiply(src, w[a, b_, chans], out=acc)
+            else:
+                acc += np.multiply(src, w[a, b_, chans], out=tmp)
+        zs = z[samples, chans]
+        outputs = wide.reshape(n, c, m, Ho, Ws)[..., :Wo]
+        if b is None:
+            zs[...] = outputs
+        else:
+            np.add(outputs, b[chans], out=zs)
+        if post is not None:
+            post(zs)
+    return z.reshape(N, Co, Ho, Wo)
+
+
+def _depthwise_transpose(g, weight, x_shape, stride, padding, dtype):
+    r"""Transpose of the depthwise correlation: for every offset, ``sum_o w_{cm+o,0,a,b} g_{n,cm+o}`` added
+    into the slice of the (padded, phase-split) gradient it came from, then the padding cut off.
+
+    .. math:: \frac{\partial}{\partial x_{n,c,r,s}} = \sum_{o,a,b,i,j:\; i s_H + a = r + p_H,\; j s_W + b = s + p_W}
+              w_{cm+o,0,a,b}\; g_{n,cm+o,i,j}
+    """
+    N, C, H, W = x_shape
+    Co, _, kH, kW = weight.shape
+    m = Co // C
+    ph = _Phases((H, W), (kH, kW), stride, padding)
+    Ho, Wo, Ws, Lw = ph.Ho, ph.Wo, ph.Ws, ph.Lw
+    w = _depthwise_weights(weight, C, dtype)
+    g5 = g.reshape(N, C, m, Ho, Wo)
+    out = np.empty((N, C, H, W), dtype)
+    item = np.dtype(dtype).itemsize
+    per_channel = item * (ph.sH * ph.sW * ph.Hs * Ws + 2 * m * Ho * Ws)
+    for samples, chans in _pieces(N, C, per_channel, DEPTHWISE_TILE):
+        gs = g5[samples, chans]
+        n, c = gs.shape[:2]
+        wide = scratch("depthwise-wide", (n, c, m, Ho, Ws), dtype)
+        wide[..., :Wo] = gs
+        wide[..., Wo:] = 0                                            # the extra columns must send nothing
+        wide = wide.reshape(n, c, m, Ho * Ws)[..., :Lw]
+        if ph.trivial:                                                # accumulate in out itself
+            P = out[samples, chans].reshape(n, c, 1, H * W)
+        else:
+            P = scratch("depthwise-phases", (n, c, ph.sH * ph.sW, ph.Hs * Ws), dtype)
+        P.fill(0)
+        tmp = scratch("depthwise-tmp", (n, c, m, Lw), dtype)
+        for a, b_, k, start in ph.offsets():
+            prod = np.multiply(wide, w[a, b_, chans], out=tmp)
+            P[:, :, k, start:start + Lw] += prod[:, :, 0] if m == 1 else prod.sum(axis=2)
+        if not ph.trivial:
+            ph.merge(P, out[samples, chans])
+    return out
+
+
+# ---------------------------------------------------------------------- the naive reference (a loop)
+def _slices(weight, groups):
+    co, ci = weight.shape[0] // groups, weight.shape[1]
+    return [(slice(k * ci, (k + 1) * ci), slice(k * co, (k + 1) * co)) for k in range(groups)]
+
+
+def _group_view(layer, weight):
+    """A plain Conv2d with one group's geometry (only its stride, padding and kernel are used)."""
+    return Conv2d(weight[:weight.shape[0] // layer.groups], None, layer.stride, layer.padding)
+
+
+def _per_group_linear(layer, x, weight, bias):
+    """``layer.linear`` as one :class:`Conv2d` per group, concatenated: the naive reference."""
+    conv = _group_view(layer, weight)
+    return np.concatenate([Conv2d.linear(conv, x[:, i], weight[o], None if bias is None else bias[o])
+                           for i, o in _slices(weight, layer.groups)], axis=1)
+
+
+def _per_group_linear_backward(layer, g, weight, x_shape):
+    """``layer.linear_backward`` as one :class:`Conv2d` transpose per group: the naive reference."""
+    N, _, H, W = x_shape
+    ci = weight.shape[1]
+    conv = _group_view(layer, weight)
+    return np.concatenate([Conv2d.linear_backward(conv, g[:, o], weight[o], (N, ci, H, W))
+                           for _, o in _slices(weight, layer.groups)], axis=1)
+
+
+def _per_group_param_grads(layer, x, grad_y):
+    """``layer.param_grads`` as one :class:`Conv2d` per group: the naive reference."""
+    conv = _group_view(layer, layer.weight)
+    dw = np.concatenate([Conv2d.param_grads(conv, x[:, i], grad_y[:, o])[0]
+                         for i, o in _slices(layer.weight, layer.groups)], axis=0)
+    return dw, grad_y.sum(axis=(0, 2, 3))
