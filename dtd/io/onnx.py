@@ -9,6 +9,10 @@
    Concat -> Reshape) and weights made by ``ConstantOfShape`` become plain arrays.
 2. **Layers.**  Every other node becomes a dtd layer (:mod:`dtd.io._onnx_ops`),
    or a merge node (``Concat``, ``Add`` of two branches) of a :class:`~dtd.Graph`.
+   Subgraphs that torch writes for one layer become that layer
+   (:mod:`dtd.io._onnx_patterns`): ``nn.LocalResponseNorm`` (Mul, Pad, a 3-D
+   AveragePool, Pow, Div, ...) an :class:`~dtd.layers.LRN`, ShuffleNet's channel
+   shuffle (Reshape, Transpose, Reshape) a :class:`~dtd.layers.ChannelPermutation`.
 3. **Folding** (:mod:`dtd.io._onnx_fold`).  A per-channel affine map (``BatchNormalization``, or ``Mul`` /
    ``Add`` / ``Sub`` / ``Div`` by a per-channel constant) right after a Conv,
    Gemm or MatMul whose output has no other reader is folded into that layer's
@@ -48,7 +52,7 @@ import numpy as np
 from ..graph import Graph, Node
 from ..merge import Merge
 from ..network import Sequential
-from . import _onnx_const, _onnx_ops
+from . import _onnx_const, _onnx_ops, _onnx_patterns
 from .errors import ModelFileError
 
 __all__ = ["load_onnx", "supported_ops"]
@@ -173,8 +177,12 @@ class _Importer:
 
     # -- the walk -----------------------------------------------------------------------
     def run(self):
-        for node in self.graph.node:
-            self.visit(node)
+        patterns = _onnx_patterns.find(self)   # subgraphs that become one layer (torch's LRN, channel shuffle)
+        for i, node in enumerate(self.graph.node):
+            if i in patterns:
+                patterns[i].visit(self, i, node)
+            else:
+                self.visit(node)
         return self.build()
 
     def visit(self, node):

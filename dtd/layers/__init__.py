@@ -12,6 +12,7 @@ from .padded_pool import PaddedAvgPool2d, PaddedMaxPool2d
 from .scaled_pool import ScaledSumPool2d
 from .tanh import Tanh
 from .transpose import PermuteBack, Transpose
+from .permute import ChannelPermutation, ChannelPermuteBack
 from .pad import Crop, ZeroPad2d
 
 __all__ = ["Layer", "LinearLayer", "Dense", "Conv2d", "ReLU", "Flatten",
@@ -19,3 +20,4 @@ __all__ = ["Layer", "LinearLayer", "Dense", "Conv2d", "ReLU", "Flatten",
 __all__ += ["Affine", "GroupedConv2d", "Identity", "PaddedAvgPool2d", "PaddedMaxPool2d", "ScaledSumPool2d",
             "Tanh", "Transpose", "PermuteBack"]
 __all__ += ["ZeroPad2d", "Crop"]
+__all__ += ["ChannelPermutation", "ChannelPermuteBack"]
