@@ -177,4 +177,6 @@ def test_float32_inputs_agree_with_float64(demo):
     for a, b in zip(r32.rows(), r64.rows()):
         for k in ("f_c", "sum_R", "negative_share", "continuity", "auc_most", "aopc_least", "auc_random"):
             # float32 rounding (~1e-7 relative) through 8 layers; continuity divides by a small |dx|
-            assert a[k] == pytest.approx(b[k], rel=1e-4, abs=1e-5), k
+            # (measured: sensitivity's continuity differs by 2.3e-4 relative on one sample, with numpy 2.4)
+            rel = 1e-3 if k == "continuity" else 1e-4
+            assert a[k] == pytest.approx(b[k], rel=rel, abs=1e-5), k

@@ -57,6 +57,8 @@ def _rules(input_shape, rng):
         "alpha1-beta0": AlphaBeta(1, 0),
         "alpha2-beta1": AlphaBeta(2, 1),
         "zplus": ZPlus(),
+        "zplus-signed": ZPlus(signed=True),
+        "zplus-signed-positive-bias": ZPlus(bias="positive", signed=True),
         "wsquare": WSquare(),
         "zbox-array": ZBox(low, high),
         "zbox-scalar": ZBox(-1.0, 1.0),
@@ -135,6 +137,24 @@ def test_closed_form_by_hand():
     for rule, ref in [(Epsilon(), lrp0), (Epsilon(0.5), eps), (ZPlus(), zp), (AlphaBeta(2, 1), ab),
                       (WSquare(), ws), (Gamma(1.0), gm), (ZBox(-1.0, 3.0), zb), (Flat(), [1.5, 1.5])]:
         np.testing.assert_allclose(layer.relevance(x, R, rule), [ref], rtol=1e-14, err_msg=repr(rule))
+
+
+def test_signed_zplus_by_hand():
+    """z+ for signed outputs: neurons with z < 0 redistribute over their negative contributions."""
+    W = np.array([[1.0, -2.0], [-3.0, 1.0]])
+    b = np.array([0.5, -1.0])
+    x = np.array([[2.0, 1.0]])
+    R = np.array([[1.0, -2.0]])
+    # z = [2 - 2 + 0.5, -6 + 1 - 1] = [0.5, -6]: neuron 0 by z+ = [2, 0]; neuron 1 by z- = [-6, 0]
+    ref = [[2 / 2 * 1 + -6 / -6 * -2, 0.0]]
+    np.testing.assert_allclose(ZPlus(signed=True).explicit(W, b, x, R), ref, rtol=1e-14)
+    np.testing.assert_allclose(Dense(W, b).relevance(x, R, ZPlus(signed=True)), ref, rtol=1e-14)
+    # plain z+ loses neuron 1's relevance (no positive contribution... x_1 w_11 = 1 is positive: it gets all)
+    np.testing.assert_allclose(ZPlus().explicit(W, b, x, R), [[1.0, -2.0]], rtol=1e-14)
+    # with b^- in the negative denominator (bias="positive"): -6 / (-6 - 1)
+    np.testing.assert_allclose(ZPlus(bias="positive", signed=True).explicit(W, b, x, R),
+                               [[2 / 2.5 * 1 + 6 / 7 * -2, 0.0]], rtol=1e-14)
+    assert ZPlus().for_signed_output() == ZPlus(signed=True)
 
 
 def test_zero_denominator_sends_nothing():

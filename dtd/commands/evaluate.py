@@ -7,7 +7,10 @@ Writes to the output folder:
 - ``evaluation.md``: the same as a Markdown table, and the means;
 - ``pixel_flipping.png``: the mean pixel-flipping curves over the inputs
   (most relevant first, least relevant first, random);
-- ``pixel_flipping.csv``: those mean curves (columns step, removed, fraction, most, least, random).
+- ``pixel_flipping.csv``: those mean curves (columns step, removed, fraction, most, least, random);
+- ``conservation_by_layer.csv`` (rule-based methods): for every layer or graph node, the relevance it
+  received, passed on and absorbed, as batch means of fractions of f_c(x)
+  (:func:`dtd.evaluate.conservation_by_layer`), also printed.
 
 The input preprocessing is described in :mod:`dtd.commands._common`; the checks
 in :mod:`dtd.evaluate`. With ``--dataset PATH --results DIR`` (instead of
@@ -16,7 +19,8 @@ cluster, and the means go to ``DIR/summary.csv`` and ``DIR/summary.md`` (:mod:`d
 """
 __all__ = ["add_parser", "run"]
 
-OUTPUTS = ("evaluation.csv", "evaluation.md", "pixel_flipping.png", "pixel_flipping.csv")
+OUTPUTS = ("evaluation.csv", "evaluation.md", "pixel_flipping.png", "pixel_flipping.csv",
+           "conservation_by_layer.csv")
 
 
 def add_parser(sub):
@@ -41,7 +45,9 @@ def curve_rows(curves):
 
 
 def run(args):
+    from ..evaluate.accounting import conservation_by_layer
     from ..evaluate.compare import evaluate_method
+    from ..evaluate.methods import GRADIENT_METHODS, composite
     from ..evaluate.figures import curve_plot
     from ..evaluate.table import to_csv, to_markdown
     from ._common import (Outputs, continuity_options, dataset_inputs, dataset_or_inputs, fit_model,
@@ -79,5 +85,16 @@ def run(args):
                                              ylabel="f_c"))
     out.text("pixel_flipping.csv", to_csv(curve_rows(ev.flipping)))
     print(md, end="")
+    if args.rules not in GRADIENT_METHODS:
+        base = getattr(model, "net", model)            # the network itself, also behind an ImageModel
+        xb = model._in(x) if base is not model else x
+        acc = conservation_by_layer(base, xb, composite(args.rules, box, **params), target=args.target)
+        layer_rows = acc.rows()
+        out.text("conservation_by_layer.csv", to_csv(layer_rows))
+        lossy = [r for r in layer_rows if abs(r["absorbed/f"]) > 1e-6 or r["note"]]
+        print(f"\nconservation by layer ({len(lossy)} of {len(layer_rows)} layers absorb or create more than "
+              f"1e-6 of f_c, or had their rule changed; all in conservation_by_layer.csv):")
+        if lossy:
+            print(to_markdown(lossy), end="")
     print(f"wrote {', '.join(p.name for p in out.written)} to {out.folder}/")
     return 0

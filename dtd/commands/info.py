@@ -9,6 +9,9 @@ def add_parser(sub):
     p.add_argument("--input-shape", type=int, nargs="+", metavar="D",
                    help="shape of one input without the batch axis, e.g. 3 224 224 (default: what the model "
                         "records, or the input size of a first Dense layer)")
+    p.add_argument("--rules", metavar="NAME",
+                   help="also show the rule each layer and merge node gets from this composite (e.g. "
+                        "epsilon-gamma-box), and where the network's structure changed it")
     return p
 
 
@@ -45,4 +48,27 @@ def run(args):
     print(f"parameters: {total}")
     for note in getattr(net, "import_notes", []):
         print(f"note: {note}")
+    if args.rules:
+        _print_plan(net, args.rules)
     return 0
+
+
+def _print_plan(net, name):
+    """The rules of composite ``name`` on ``net`` (box presets with a placeholder box: the rules do not depend
+    on its values)."""
+    from .. import composites
+    from ..evaluate.methods import BOX_METHODS
+    from ..gating import node_view
+    comp = composites.get(name, **({"low": 0.0, "high": 1.0} if name in BOX_METHODS else {}))
+    if not hasattr(comp, "plan"):
+        raise ValueError(f"{name!r} is not a composite with a plan")
+    rules, notes = comp.plan(net)
+    nodes, _ = node_view(net)
+    print(f"rules of {name}:")
+    w = max(len(n) for n, _, _ in nodes)
+    for n, op, _ in nodes:
+        r = rules.get(n)
+        r = op.default_rule() if r is None else r
+        print(f"  {n:<{w}}  {type(op).__name__:<14} {'(own split)' if r is None else repr(r)}")
+    for n, why in notes.items():
+        print(f"note: {n}: {why}")

@@ -16,18 +16,33 @@ Captum 0.9.0, for ``EpsilonRule``, ``GammaRule`` and ``Alpha1_Beta0_Rule``,
 means that rule set as ``module.rule`` on every ``Linear``/``Conv2d``, and
 Captum's defaults on the rest (``EpsilonRule()`` on pooling).
 
+Graphs (:class:`dtd.Graph`, e.g. a ResNet loaded from ONNX): Zennit's
+``Norm(stabilizer)`` on the ``Sum`` module of its ``ResNetCanonizer`` is
+``Epsilon(stabilizer)`` on an ``Add`` node, and its ``Pass`` on a batch norm
+that no canonizer merged is :class:`~dtd.rules.PassThrough` on an
+:class:`~dtd.layers.Affine` layer.  Captum gives a tensor ``+`` its gradient
+(the whole relevance to every summand), which no dtd rule reproduces:
+``captum(...)`` refuses ``Add`` nodes.  Zennit's ``MergeBatchNorm`` leaves the
+merged batch norm computing ``x / sqrt(1 + eps)``;
+:func:`zennit_canonized` gives the torch model that computes the same, to
+export and load instead of the original (``docs/backends.md``).
+
 >>> from dtd.layers import Conv2d, Dense, Flatten, MaxPool2d, ReLU
 >>> layers = [Conv2d(np.ones((1, 1, 1, 1))), ReLU(), MaxPool2d(1), Flatten(), Dense(np.ones((1, 1)))]
 >>> zennit("EpsilonPlus").assign(layers)
 [ZPlus(epsilon=1e-06, bias='positive'), None, WinnerTakeAll(ties='first'), None, Epsilon(epsilon=1e-06)]
+>>> from dtd.merge import Add
+>>> zennit("EpsilonPlus").merge_rule(Add())
+Epsilon(epsilon=1e-06)
 """
 import numpy as np
 
 from ..composites import Composite
-from ..layers import AvgPool2d, Conv2d, Dense, MaxPool2d, SumPool2d
-from ..rules import AlphaBeta, Epsilon, Flat, Gamma, WinnerTakeAll, WSquare, ZBox, ZPlus
+from ..layers import Affine, AvgPool2d, Conv2d, Dense, MaxPool2d, SumPool2d
+from ..merge import Add
+from ..rules import AlphaBeta, Epsilon, Flat, Gamma, PassThrough, WinnerTakeAll, WSquare, ZBox, ZPlus
 
-__all__ = ["PeerComposite", "zennit", "captum", "ZENNIT_NAMES", "CAPTUM_NAMES"]
+__all__ = ["PeerComposite", "zennit", "captum", "zennit_canonized", "ZENNIT_NAMES", "CAPTUM_NAMES"]
 
 ZENNIT_NAMES = ("Epsilon", "ZPlus", "AlphaBeta", "Gamma", "WSquare", "Flat", "ZBox",
                 "EpsilonPlus", "EpsilonGammaBox", "EpsilonAlpha2Beta1")
@@ -38,18 +53,33 @@ CAPTUM_STABILITY = 1e-9
 
 
 class PeerComposite(Composite):
-    """Rules for Dense, Conv2d (the first Conv2d may differ), average/sum pooling and max pooling.
+    """Rules for Dense, Conv2d (the first Conv2d may differ), average/sum pooling, max pooling,
+    Affine layers and residual ``Add`` nodes.
 
     ReLU and Flatten keep their default (relevance passes unchanged, as Zennit's
     ``Pass`` and Captum's activation rule).  Layers the peer has no rule for
-    (LRN, p-norm pooling) raise a ValueError.
+    (LRN, p-norm pooling) raise a ValueError, and so do Affine layers and ``Add``
+    nodes when ``affine`` / ``add`` is a string (why the peer cannot be
+    reproduced there) instead of a rule.  ``Concat`` keeps its own split (a
+    slice's gradient, in both peers).
     """
 
     params = ("peer", "name")
+    #: the peer's rules exactly as it applies them (no signed variants: see dtd.composites)
+    signed_variants = False
 
-    def __init__(self, peer, name, conv, dense, pool, first_conv=None):
+    def __init__(self, peer, name, conv, dense, pool, first_conv=None, add="no mapping", affine="no mapping"):
         self.peer, self.name = peer, name
         self.conv, self.dense, self.pool, self.first_conv = conv, dense, pool, first_conv
+        self.add, self.affine = add, affine
+
+    def merge_rule(self, op):
+        """The peer's rule for a merge node: ``self.add`` on ``Add`` (ValueError if it is a reason), None otherwise."""
+        if not isinstance(op, Add):
+            return None
+        if isinstance(self.add, str):
+            raise ValueError(f"{self.peer} {self.name}: no mapping for an Add node: {self.add}")
+        return self.add
 
     def assign(self, layers):
         out, first_seen = [], False
@@ -63,6 +93,10 @@ class PeerComposite(Composite):
                 out.append(self.pool)
             elif isinstance(layer, MaxPool2d):
                 out.append(WinnerTakeAll(ties="first"))
+            elif isinstance(layer, Affine):
+                if isinstance(self.affine, str):
+                    raise ValueError(f"{self.peer} {self.name}: no mapping for layer {i} (Affine): {self.affine}")
+                out.append(self.affine)
             elif getattr(layer, "passes_relevance", False):
                 out.append(None)
             else:
@@ -118,6 +152,15 @@ def zennit(name, *, epsilon=1e-6, stabilizer=1e-6, gamma=0.25, alpha=2.0, beta=1
     Returns
     -------
     PeerComposite
+        Also for a :class:`dtd.Graph`: ``Add`` nodes get ``Epsilon(stabilizer)``
+        (Zennit's ``Norm`` on the ``Sum`` module by which its ``ResNetCanonizer``
+        replaces a residual ``+``: the z-rule of the sum,
+        ``R_k = a_k R / (sum_k' a_k' + s sign(sum))``), Affine layers
+        (batch norms no canonizer merged) :class:`~dtd.rules.PassThrough` (its
+        ``Pass``), average pooling, global or adaptive, ``Epsilon(stabilizer)``
+        (its ``Norm``; ``zennit.types.AvgPool`` includes ``AdaptiveAvgPool2d``).
+        Load a model with batch norms from the export of
+        :func:`zennit_canonized` to match Zennit's canonizers exactly.
 
     Raises
     ------
@@ -126,15 +169,81 @@ def zennit(name, *, epsilon=1e-6, stabilizer=1e-6, gamma=0.25, alpha=2.0, beta=1
     """
     rule = lambda n: _zennit_rule(n, epsilon, stabilizer, gamma, alpha, beta, low, high, zero_params)  # noqa: E731
     pool = Epsilon(stabilizer)           # Zennit's Norm rule on average pooling
+    rest = dict(add=Epsilon(stabilizer), affine=PassThrough())    # Norm on ResNetCanonizer's Sum, Pass on BatchNorm
     if name == "EpsilonPlus":
-        return PeerComposite("zennit", name, rule("ZPlus"), rule("Epsilon"), pool)
+        return PeerComposite("zennit", name, rule("ZPlus"), rule("Epsilon"), pool, **rest)
     if name == "EpsilonAlpha2Beta1":
         return PeerComposite("zennit", name, _zennit_rule("AlphaBeta", epsilon, stabilizer, gamma, 2.0, 1.0, low,
-                                                          high, zero_params), rule("Epsilon"), pool)
+                                                          high, zero_params), rule("Epsilon"), pool, **rest)
     if name == "EpsilonGammaBox":
-        return PeerComposite("zennit", name, rule("Gamma"), rule("Epsilon"), pool, first_conv=rule("ZBox"))
+        return PeerComposite("zennit", name, rule("Gamma"), rule("Epsilon"), pool, first_conv=rule("ZBox"), **rest)
     r = rule(name)
-    return PeerComposite("zennit", name, r, r, pool)
+    return PeerComposite("zennit", name, r, r, pool, **rest)
+
+
+def zennit_canonized(model):
+    r"""A copy of the torch ``model`` that computes what Zennit 0.5.1's ``MergeBatchNorm`` canonizers make it compute.
+
+    Zennit's ``SequentialMergeBatchNorm`` (also inside ``ResNetCanonizer`` and
+    ``VGGCanonizer``) merges every batch norm that directly follows a
+    ``Linear``/``Conv*`` leaf (in the order of ``model``'s leaf modules) into
+    that layer, and then resets the batch norm to ``mean 0, var 1, weight 1,
+    bias 0`` but leaves its ``eps``, so that it computes :math:`x / \sqrt{1 + \epsilon}`,
+    not the identity:
+
+    .. math::
+
+        W' = s W, \quad b' = s (b - \mu) + \beta, \quad s = \frac{\gamma}{\sqrt{\sigma^2 + \epsilon}},
+        \qquad y = c\,(W' x + b'), \quad c = \frac{1}{\sqrt{1 + \epsilon}}.
+
+    So the canonized model is the original with each merged batch norm's
+    output scaled by :math:`c`; this copy has the same, written as the batch
+    norm's ``weight`` and ``bias`` times :math:`c` (exporting it to ONNX and
+    loading it gives dtd the network Zennit explains).  The reset batch norm
+    passes relevance unchanged (``Pass``), so only the forward values differ.
+    Shapes: any model; a ``(N, ...)`` input gives the model's output shape.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+
+    Returns
+    -------
+    torch.nn.Module
+        A deep copy; ``model`` is not modified.
+
+    Raises
+    ------
+    ValueError
+        A batch norm Zennit would merge that has no affine parameters or no running statistics
+        (Zennit's merge fails on it too).
+    """
+    import copy
+
+    import torch
+    linear = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d,
+              torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d)
+    norms = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
+    out = copy.deepcopy(model)
+
+    def leaves(m):                  # zennit.core.collect_leaves: depth first, in registration order
+        children = list(m.children())
+        if not children:
+            yield m
+        for c in children:
+            yield from leaves(c)
+
+    last = None
+    for leaf in leaves(out):
+        if isinstance(last, linear) and isinstance(leaf, norms):
+            if leaf.weight is None or leaf.running_var is None:
+                raise ValueError(f"zennit_canonized: {leaf} has no affine parameters or running statistics")
+            with torch.no_grad():
+                c = 1.0 / (1.0 + leaf.eps) ** 0.5
+                leaf.weight.mul_(c)
+                leaf.bias.mul_(c)
+        last = leaf
+    return out
 
 
 def captum(name, *, epsilon=1e-9, gamma=0.25, set_bias_to_zero=False):
@@ -157,6 +266,9 @@ def captum(name, *, epsilon=1e-9, gamma=0.25, set_bias_to_zero=False):
         ``GammaRule(gamma, set_bias_to_zero)``, ``Alpha1_Beta0_Rule(set_bias_to_zero)``.
     """
     bias = "none" if set_bias_to_zero else "plain"
+    refuse = dict(add="Captum's LRP gives a tensor '+' (a residual sum) its gradient, so every summand receives "
+                      "the whole relevance of the sum; no dtd rule does that",
+                  affine="an unfolded per-channel affine map (batch norm) is not mapped for Captum")
     if name == "EpsilonRule":
         r = Epsilon(epsilon)
     elif name == "GammaRule":
@@ -165,4 +277,4 @@ def captum(name, *, epsilon=1e-9, gamma=0.25, set_bias_to_zero=False):
         r = ZPlus(epsilon=CAPTUM_STABILITY, bias=bias)
     else:
         raise ValueError(f"unknown Captum rule {name!r}; known: {', '.join(CAPTUM_NAMES)}")
-    return PeerComposite("captum", name, r, r, Epsilon(CAPTUM_STABILITY))
+    return PeerComposite("captum", name, r, r, Epsilon(CAPTUM_STABILITY), **refuse)

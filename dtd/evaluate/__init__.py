@@ -4,6 +4,8 @@
 property           function                                      module
 =================  ============================================  ======================
 conservation       :func:`conservation` (relative error)         ``conservation.py``
+  by layer         :func:`conservation_by_layer` (where it is    ``accounting.py``
+                   absorbed or created)
 positivity         :func:`positivity` (negative share and mass)  ``positivity.py``
 continuity         :func:`continuity` (max. L1/L2 change ratio)  ``continuity.py``
 selectivity        :func:`pixel_flipping`, :func:`selectivity`,  ``selectivity.py``
@@ -18,12 +20,13 @@ Every function works on a batch and returns one value per sample. Helpers:
 """
 from . import figures, files, methods, table
 from .compare import Comparison, Evaluation, compare, evaluate_method
+from .accounting import LayerConservation, conservation_by_layer
 from .conservation import Conservation, conservation
 from .continuity import Continuity, continuity, translate
 from .positivity import Positivity, positivity
 from .selectivity import FlipCurve, aopc, auc, pixel_flipping, region_order, region_scores, selectivity
 
-__all__ = ["Conservation", "conservation", "Positivity", "positivity", "Continuity", "continuity",
+__all__ = ["Conservation", "conservation", "LayerConservation", "conservation_by_layer", "Positivity", "positivity", "Continuity", "continuity",
            "translate", "FlipCurve", "pixel_flipping", "selectivity", "region_scores", "region_order",
            "auc", "aopc", "Evaluation", "evaluate_method", "Comparison", "compare", "methods", "table",
            "figures", "files"]

@@ -48,9 +48,16 @@ def method(net, name, box=None, **params):
             raise ValueError(f"method {name!r} takes no parameters, got {', '.join(params)}")
         fn = GRADIENT_METHODS[name]
         return lambda x, target=None: fn(net, x, target)
+    comp = composite(name, box, **params)
+    return lambda x, target=None: net.explain(x, comp, target=target)
+
+
+def composite(name, box=None, **params):
+    """The composite behind the method ``name`` (see :func:`method`); ValueError for an unknown name or a
+    gradient method (which has no rules)."""
     if name not in composites.names():
-        raise ValueError(f"unknown method {name!r}; known: {', '.join(names())}")
+        raise ValueError(f"unknown method {name!r}; known: {', '.join(names())}"
+                         + (" (a gradient method has no rules)" if name in GRADIENT_METHODS else ""))
     if box is not None and name in BOX_METHODS:
         params = {"low": box[0], "high": box[1], **params}
-    comp = composites.get(name, **params)
-    return lambda x, target=None: net.explain(x, comp, target=target)
+    return composites.get(name, **params)

@@ -28,6 +28,21 @@ class ZPlus(DTDRule):
         DTD rule), ``b^+`` (Zennit's ``ZPlus``; then the rule equals
         ``AlphaBeta(1, 0)``), or ``b`` (Captum's ``Alpha1_Beta0_Rule`` on
         inputs ``x >= 0``).
+    signed : bool
+        The variant for a layer whose output is not ReLU-gated (it reaches a
+        residual sum, a concatenation or the network output; see
+        :mod:`dtd.gating`), where ``R_j`` can be non-zero for ``z_j < 0`` and
+        plain z+ then loses it whenever no contribution is positive.  Neurons
+        with ``z_j = sum_i x_i w_ij + b_j > 0`` redistribute as above; those
+        with ``z_j < 0`` in proportion to the negative contributions,
+
+        .. math:: R_i = \frac{z_{ij}^-}{\sum_{i'} z_{i'j}^-} R_j, \qquad z_{ij}^- = \min(0, x_i w_{ij}),
+
+        (with ``b^-`` in place of ``b^+`` when ``bias="positive"``) and a
+        neuron with ``z_j = 0`` sends nothing: the contributions that agree in
+        sign with the output are the ones that explain it.  It is the limit
+        ``gamma -> infinity`` of the generalised gamma rule
+        (``Gamma(generalized=True)``), and conservative with zero biases.
 
     >>> from dtd.layers import Dense
     >>> layer = Dense([[1.0, -1.0, 3.0]], [-1.0])
@@ -35,21 +50,37 @@ class ZPlus(DTDRule):
     [[0.5, 0.0, 1.5]]
     """
 
-    def __init__(self, epsilon=0.0, bias="none"):
+    def __init__(self, epsilon=0.0, bias="none", signed=False):
         self.epsilon = float(epsilon)
         self.bias = check_choice(bias, ("none", "positive", "plain"), "ZPlus", "bias")
+        self.signed = bool(signed)
 
-    def _bias(self, b):
+    def __repr__(self):
+        extra = ", signed=True" if self.signed else ""
+        return f"ZPlus(epsilon={self.epsilon!r}, bias={self.bias!r}{extra})"
+
+    def for_signed_output(self):
+        """``ZPlus(..., signed=True)``: on a signed output plain z+ loses ``R_j`` of every neuron with
+        no positive contribution."""
+        return self if self.signed else ZPlus(self.epsilon, self.bias, signed=True)
+
+    def _bias(self, b, part=positive):
         if b is None or self.bias == "none":
             return None
-        return positive(b) if self.bias == "positive" else b
+        return part(b) if self.bias == "positive" else b
 
     def groups(self, x, weight, bias):
         xp, xn = sign_parts(x)
-        return [Group([Term(xp, positive), Term(xn, negative)], self._bias(bias))]
+        if not self.signed:
+            return [Group([Term(xp, positive), Term(xn, negative)], self._bias(bias))]
+        return [Group([Term(xp, positive), Term(xn, negative)], self._bias(bias), where="positive"),
+                Group([Term(xp, negative), Term(xn, positive)], self._bias(bias, negative), where="negative")]
 
     def explicit_groups(self, W, b, x, connected):
-        return [(1.0, positive(x[:, None, :] * W[None]), self._bias(b))]
+        z = x[:, None, :] * W[None]
+        if not self.signed:
+            return [(1.0, positive(z), self._bias(b))]
+        return [(1.0, positive(z), self._bias(b), "positive"), (1.0, negative(z), self._bias(b, negative), "negative")]
 
     def search_direction(self, W, x):
         return x[:, None, :] * (W > 0)[None]
