@@ -470,10 +470,10 @@ def expect(path, message, **kwargs):
 
 def test_unsupported_op_names_node_op_and_list(tmp_path):
     b = Builder(0)
-    t = b.op("LeakyRelu", [b.op("Conv", ["x", b.weight(2, 1, 3, 3)])], alpha=0.1)
-    path = tmp_path / "leaky.onnx"
+    t = b.op("Elu", [b.op("Conv", ["x", b.weight(2, 1, 3, 3)])], alpha=0.1)
+    path = tmp_path / "elu.onnx"
     onnx.save(b.model([1, 1, 5, 5], t), str(path))
-    msg = expect(path, r"node 'n3' \(LeakyRelu\): op 'LeakyRelu' is not supported; dtd imports: ")
+    msg = expect(path, r"node 'n3' \(Elu\): op 'Elu' is not supported; dtd imports: ")
     for op in ("AveragePool", "BatchNormalization", "Concat", "Conv", "Gemm", "LRN", "MatMul", "Softmax"):
         assert op in msg
 

@@ -14,6 +14,7 @@ from ..layers import (LRN, AvgPool2d, Conv2d, Dense, Flatten, GroupedConv2d, Ide
 from ..merge import Add, Concat
 from ._onnx_const import reshape_target
 from ._onnx_fold import affine, channel_vector, fold_affine_before
+from ._onnx_activations import HANDLERS as _ACTIVATIONS, self_gated_mul
 from ._onnx_pad import HANDLERS as _PAD_REDUCE, conv_padding, fold_pad_into_pool
 
 __all__ = ["HANDLERS"]
@@ -173,6 +174,8 @@ def sub(imp, node, a):
 def mul(imp, node, a):
     c0, c1 = _split_const(imp, node)
     if not (c0 or c1):
+        if self_gated_mul(imp, node):       # x * Sigmoid(x) (SiLU), x * HardSigmoid(x) (HardSwish)
+            return
         imp.fail("Mul of two data tensors is not supported (not a linear layer)", node)
     x = node.input[1] if c0 else node.input[0]
     s = channel_vector(imp, node, x, imp.consts[node.input[0] if c0 else node.input[1]], "Mul")
@@ -398,4 +401,5 @@ HANDLERS = {
     "Reshape": reshape, "Flatten": flatten, "Squeeze": squeeze, "Unsqueeze": unsqueeze, "Transpose": transpose,
     "Concat": concat, "Softmax": softmax, "LogSoftmax": softmax,
 }
+HANDLERS.update(_ACTIVATIONS)      # Clip, LeakyRelu, PRelu, Sigmoid, HardSigmoid, HardSwish, Swish
 HANDLERS.update(_PAD_REDUCE)        # Pad, ReduceMean, ReduceSum

@@ -12,12 +12,15 @@ from .padded_pool import PaddedAvgPool2d, PaddedMaxPool2d
 from .scaled_pool import ScaledSumPool2d
 from .tanh import Tanh
 from .transpose import PermuteBack, Transpose
-from .permute import ChannelPermutation, ChannelPermuteBack
 from .pad import Crop, ZeroPad2d
+from .clip import Clip
+from .leaky_relu import LeakyReLU, PReLU
+from .sigmoid import HardSigmoid, Sigmoid
+from .swish import HardSwish, SiLU
 
 __all__ = ["Layer", "LinearLayer", "Dense", "Conv2d", "ReLU", "Flatten",
            "SumPool2d", "AvgPool2d", "MaxPool2d", "LpPool2d", "LRN"]
 __all__ += ["Affine", "GroupedConv2d", "Identity", "PaddedAvgPool2d", "PaddedMaxPool2d", "ScaledSumPool2d",
             "Tanh", "Transpose", "PermuteBack"]
+__all__ += ["Clip", "LeakyReLU", "PReLU", "Sigmoid", "HardSigmoid", "SiLU", "HardSwish"]
 __all__ += ["ZeroPad2d", "Crop"]
-__all__ += ["ChannelPermutation", "ChannelPermuteBack"]
