@@ -1,8 +1,11 @@
 """Helpers of the cross-checks with Zennit and Captum: import the peers (or skip), convert a dtd network to torch.
 
 Zennit 0.5.1 imports torchvision at start-up (for its ResNet canonizers); when
-torchvision is not installed, a stub with dummy ``Bottleneck``/``BasicBlock``
-classes stands in for it (nothing here uses those canonizers).
+torchvision is not installed, a stub stands in for it whose
+``torchvision.models.resnet.BasicBlock``/``Bottleneck`` are the torchvision-shaped
+classes of ``dtd.conformance.torch_zoo``, so that ``zennit.torchvision.ResNetCanonizer``
+(which matches blocks by ``isinstance``) applies to the zoo's ResNets.  The stub
+must be in place before zennit is first imported: zennit binds the classes then.
 """
 import sys
 import types
@@ -28,11 +31,14 @@ def _stub_torchvision():
     models = types.ModuleType("torchvision.models")
     resnet = types.ModuleType("torchvision.models.resnet")
 
-    class Bottleneck:   # stand-ins: zennit.torchvision only names them
-        pass
+    try:                # the zoo's torchvision-shaped blocks, for zennit.torchvision.ResNetCanonizer
+        from dtd.conformance.torch_zoo import BasicBlock, Bottleneck
+    except ImportError:
+        class Bottleneck:   # stand-ins: zennit.torchvision only names them
+            pass
 
-    class BasicBlock:
-        pass
+        class BasicBlock:
+            pass
 
     resnet.Bottleneck, resnet.BasicBlock = Bottleneck, BasicBlock
     tv.models, models.resnet = models, resnet
