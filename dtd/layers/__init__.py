@@ -12,6 +12,7 @@ from .padded_pool import PaddedAvgPool2d, PaddedMaxPool2d
 from .scaled_pool import ScaledSumPool2d
 from .tanh import Tanh
 from .transpose import PermuteBack, Transpose
+from .permute import ChannelPermutation, ChannelPermuteBack
 from .pad import Crop, ZeroPad2d
 from .clip import Clip
 from .leaky_relu import LeakyReLU, PReLU
@@ -24,3 +25,4 @@ __all__ += ["Affine", "GroupedConv2d", "Identity", "PaddedAvgPool2d", "PaddedMax
             "Tanh", "Transpose", "PermuteBack"]
 __all__ += ["Clip", "LeakyReLU", "PReLU", "Sigmoid", "HardSigmoid", "SiLU", "HardSwish"]
 __all__ += ["ZeroPad2d", "Crop"]
+__all__ += ["ChannelPermutation", "ChannelPermuteBack"]
