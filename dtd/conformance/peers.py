@@ -268,7 +268,8 @@ def captum(name, *, epsilon=1e-9, gamma=0.25, set_bias_to_zero=False):
     bias = "none" if set_bias_to_zero else "plain"
     refuse = dict(add="Captum's LRP gives a tensor '+' (a residual sum) its gradient, so every summand receives "
                       "the whole relevance of the sum; no dtd rule does that",
-                  affine="an unfolded per-channel affine map (batch norm) is not mapped for Captum")
+                  affine="an unfolded per-channel affine map (batch norm) is not mapped for Captum (its default "
+                         "for BatchNorm2d is EpsilonRule(), not tested here)")
     if name == "EpsilonRule":
         r = Epsilon(epsilon)
     elif name == "GammaRule":
