@@ -515,6 +515,15 @@ def test_channel_permutation_shuffle_save_load_and_bad_input(tmp_path):
         layer.forward(np.zeros((1, 10, 2, 2)))
 
 
+def test_channel_permutation_keeps_relu_gating():
+    """A linear layer whose output is permuted and then rectified is still ReLU-gated (dtd.gating)."""
+    from dtd.gating import signed_outputs
+    from dtd.layers import Dense, ReLU
+    w = np.ones((4, 4))
+    assert signed_outputs(dtd.Sequential([Dense(w), ChannelPermutation.shuffle(4, 2), ReLU(), Dense(w)])) == {"3"}
+    assert signed_outputs(dtd.Sequential([Dense(w), ChannelPermutation.shuffle(4, 2), Dense(w)])) == {"0", "2"}
+
+
 # ------------------------------------------------------------------------------ real torch exports
 def _export(module, x, tmp_path, name, exporter, opset=None):
     """Export with torch, read the file back with onnx (which inlines external data if the exporter wrote any)."""

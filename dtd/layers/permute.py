@@ -38,6 +38,8 @@ class ChannelPermutation(Layer):
     """
 
     config_keys = ("perm",)
+    #: a ReLU-gated channel stays gated after the permutation (dtd.gating: composites look through it)
+    transparent_to_gating = True
 
     def __init__(self, perm):
         try:
