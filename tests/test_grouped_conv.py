@@ -21,6 +21,7 @@ The geometries are drawn by hypothesis (groups, channels per group, outputs per 
 padding, batch, image size), with the pieces of both routes forced small in some examples so that the
 cutting into pieces (samples, channels, bands of rows) is exercised too.
 """
+import itertools
 import zlib
 
 import numpy as np
@@ -72,19 +73,22 @@ def block_diagonal(layer):
 
 
 class small_pieces:
-    """Force tiny pieces: depthwise pieces of one channel (or a few), im2col pieces of one band of rows."""
+    """Force tiny pieces (depthwise pieces of one channel or a few, im2col pieces of one band of rows) if
+    ``on``; with ``flat=False`` the depthwise route channel by channel even on small images."""
 
-    def __init__(self, on=True):
-        self.on = on
+    def __init__(self, on=True, flat=True):
+        self.on, self.flat = on, flat
 
     def __enter__(self):
-        self.saved = gc.DEPTHWISE_TILE, workspace.TILE, workspace.LIMIT
+        self.saved = gc.DEPTHWISE_TILE, workspace.TILE, workspace.LIMIT, gc.FLAT_MAX
         if self.on:
             gc.DEPTHWISE_TILE, workspace.TILE, workspace.LIMIT = 64, 64, 256
+        if not self.flat:
+            gc.FLAT_MAX = 0
         return self
 
     def __exit__(self, *exc):
-        gc.DEPTHWISE_TILE, workspace.TILE, workspace.LIMIT = self.saved
+        gc.DEPTHWISE_TILE, workspace.TILE, workspace.LIMIT, gc.FLAT_MAX = self.saved
 
 
 @st.composite
@@ -99,7 +103,8 @@ def geometries(draw):
     W = draw(st.integers(max(1, kW - 2 * pW), kW + 7))
     N = draw(st.integers(1, 3))
     return dict(groups=groups, ci=ci, co=co, kernel=(kH, kW), stride=(sH, sW), padding=(pH, pW),
-                shape=(N, groups * ci, H, W), seed=draw(st.integers(0, 2 ** 32 - 1)), small=draw(st.booleans()))
+                shape=(N, groups * ci, H, W), seed=draw(st.integers(0, 2 ** 32 - 1)), small=draw(st.booleans()),
+                flat=draw(st.booleans()))
 
 
 def make(g, rng=None):
@@ -119,7 +124,7 @@ def close(a, ref, rtol):
 def test_forward_transpose_and_weight_gradient_against_references(g):
     layer, x, rng = make(g)
     w, b = layer.weight, layer.bias
-    with small_pieces(g["small"]):
+    with small_pieces(g["small"], g["flat"]):
         y = layer.forward(x)
         G = rng.normal(size=y.shape)
         gx = layer.backward(x, G)
@@ -169,9 +174,13 @@ def test_routes_on_larger_images(groups, ci, co, stride, padding, side):
     close(y, gc._per_group_linear(layer, x, w, b), RTOL64)
     close(layer.backward(x, G), gc._per_group_linear_backward(layer, G, w, x.shape), RTOL64)
     close(y, correlate_reference(x, w, b, groups, layer.stride, layer.padding), RTOL64)
-    with small_pieces():
-        close(layer.forward(x), y, RTOL64)
-        close(layer.backward(x, G), gc._per_group_linear_backward(layer, G, w, x.shape), RTOL64)
+    for flat in (True, False):
+        with small_pieces(True, flat):
+            close(layer.forward(x), y, RTOL64)
+            close(layer.backward(x, G), gc._per_group_linear_backward(layer, G, w, x.shape), RTOL64)
+        with small_pieces(False, flat):
+            close(layer.forward(x), y, RTOL64)
+            close(layer.backward(x, G), gc._per_group_linear_backward(layer, G, w, x.shape), RTOL64)
 
 
 def test_depthwise_route_is_taken_and_needs_no_im2col(monkeypatch):
@@ -198,9 +207,10 @@ def test_post_and_sequential_forward():
         x = rng.normal(size=(3, layer._channels(), 6, 5))
         w, b = layer.params(x.dtype)
         ref = np.maximum(gc._per_group_linear(layer, x, w, b), 0)
-        with small_pieces():
-            got = layer.linear(x, w, b, post=ReLU()._forward_inplace)
-        close(got, ref, RTOL64)
+        for flat in (True, False):
+            with small_pieces(True, flat):
+                got = layer.linear(x, w, b, post=ReLU()._forward_inplace)
+            close(got, ref, RTOL64)
         net = dtd.Sequential([layer, ReLU()])
         close(net.forward(x), ref, RTOL64)
 
@@ -209,11 +219,13 @@ def test_noncontiguous_input():
     rng = np.random.default_rng(2)
     layer = GroupedConv2d(rng.normal(size=(3, 1, 3, 3)), rng.normal(size=3), 1, 0, 3)
     big = rng.normal(size=(2, 6, 8, 14))
-    for x in (big[:, ::2], big[:, :3, :, ::2], big[:, :3].transpose(0, 1, 3, 2)):
-        close(layer.forward(x), correlate_reference(np.ascontiguousarray(x), layer.weight, layer.bias, 3,
-                                                    (1, 1), (0, 0)), RTOL64)
-        G = rng.normal(size=layer.forward(x).shape)
-        close(layer.backward(x, G), gc._per_group_linear_backward(layer, G, layer.weight, x.shape), RTOL64)
+    for x, flat in itertools.product((big[:, ::2], big[:, :3, :, ::2], big[:, :3].transpose(0, 1, 3, 2),
+                                      big[:, 3:]), (True, False)):
+        with small_pieces(False, flat):
+            close(layer.forward(x), correlate_reference(np.ascontiguousarray(x), layer.weight, layer.bias, 3,
+                                                        (1, 1), (0, 0)), RTOL64)
+            G = rng.normal(size=layer.forward(x).shape)
+            close(layer.backward(x, G), gc._per_group_linear_backward(layer, G, layer.weight, x.shape), RTOL64)
 
 
 def test_groups_one_is_a_plain_conv():
