@@ -66,7 +66,8 @@ class PassThrough(Rule):
     redistribution that is conservative whatever the signs of ``s``, ``x`` and ``t``.  The
     named composites give it to every Affine layer (LRP-0, the Affine's default, lets the shift
     absorb ``t / (s x + t)`` of the relevance, or all of it where ``s x + t`` is near zero).
-    Zennit leaves an unmerged BatchNorm to its gradient (``R_y * s``, not conservative).
+    Zennit's composites do the same (its ``Pass`` rule on every BatchNorm it did not merge; see
+    ``docs/backends.md``); iNNvestigate's default BN rule does not conserve (``docs/graphs.md``).
     """
 
     def layer_types(self):
