@@ -339,10 +339,13 @@ def test_onnx_helper_models_equal_onnxruntime(case, opset):
     ([N("PRelu", ["h", "h"], ["y"])], {}, 16, "must be a constant"),
     ([N("HardSigmoid", ["h"], ["s"]), N("Mul", ["h", "s"], ["y"])], {}, 13, "is not a HardSwish"),
     ([N("Sigmoid", ["h"], ["s"]), N("Relu", ["h"], ["r"]), N("Mul", ["r", "s"], ["y"])], {}, 13,
-     "Mul of two data tensors is not supported"),
+     "a Sigmoid .* of another tensor .* squeeze-and-excitation"),
+    ([N("Relu", ["h"], ["r"]), N("Mul", ["r", "h"], ["y"])], {}, 13, "Mul of two data tensors is not supported"),
+    ([N("Clip", ["h"], ["y"], min=0.0)], {}, 13, "not part of Clip at opset 13"),
     ([N("Swish", ["h"], ["y"], alpha=2.0)], {}, 24, "only alpha = 1"),
 ], ids=["clip-data-bound", "clip-vector-bound", "clip-attrs-empty", "clip-inputs-empty", "prelu-last-axis",
-        "prelu-per-pixel", "prelu-data-slope", "hardsigmoid-0.2-times-x", "mul-not-self-gated", "swish-alpha"])
+        "prelu-per-pixel", "prelu-data-slope", "hardsigmoid-0.2-times-x", "squeeze-excitation-like",
+        "mul-relu-x", "clip11-attrs", "swish-alpha"])
 def test_onnx_bad_activations_name_node_and_op(nodes, inits, opset, message):
     with pytest.raises(ModelFileError, match=message) as e:
         load_onnx(_conv_then(nodes, inits, opset))

@@ -52,6 +52,8 @@ def _scalar_bound(imp, node, index, what):
 
 def clip(imp, node, a):
     """Clip: bounds from attributes before opset 11, from optional constant inputs since (absent: unbounded)."""
+    if imp.opset >= 11 and ("min" in a or "max" in a):
+        imp.fail(f"min/max attributes are not part of Clip at opset {imp.opset} (its bounds are inputs)", node)
     if imp.opset < 11:
         low, high = a.get("min"), a.get("max")
         low, high = (None if low is None else float(low)), (None if high is None else float(high))
@@ -116,8 +118,11 @@ def self_gated_mul(imp, node):
     """``Mul(x, Sigmoid(x))`` -> SiLU, ``Mul(x, HardSigmoid(x))`` with alpha 1/6, beta 0.5 -> HardSwish.
 
     For a ``Mul`` of two data tensors: adds the layer and returns True when one input is the gate of the
-    other; returns False when it is not such a product (the caller then refuses it).
+    other; returns False when it is not such a product (the caller then refuses it).  A product of ``x``
+    with a sigmoid of *another* tensor (squeeze-and-excitation, gated units) is refused here, with what
+    importing it would need.
     """
+    gated_other = None
     for g, other in ((1, 0), (0, 1)):
         gate_node = imp.producer.get(node.input[g])
         op = imp.nodes[gate_node].op if gate_node in imp.nodes else None
@@ -125,6 +130,7 @@ def self_gated_mul(imp, node):
             continue
         gate_input = imp.node_inputs[gate_node][0]
         if imp.producer[gate_input] != imp.producer[node.input[other]]:
+            gated_other = gated_other or (type(op).__name__, node.input[g])
             continue
         if isinstance(op, Sigmoid):
             layer = SiLU()
@@ -135,6 +141,10 @@ def self_gated_mul(imp, node):
                      "(alpha 1/6, beta 0.5), the only self-gated product dtd imports besides x * Sigmoid(x)", node)
         imp.add(node, layer, [node.input[other]])
         return True
+    if gated_other is not None:
+        imp.fail(f"multiplies data by a {gated_other[0]} ({gated_other[1]!r}) of another tensor (a gating product, "
+                 "e.g. squeeze-and-excitation); dtd imports only x * Sigmoid(x) and x * HardSigmoid(x) of the "
+                 "same x: this would need a layer for the product of two branches and a rule for it", node)
     return False
 
 
