@@ -21,6 +21,8 @@ References:
 """
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -518,6 +520,31 @@ def test_averagepool_ceil_mode(opset, include, size, k, s, pads):
     xp = np.abs(x) + 0.1
     Ry = layer.forward(xp)
     np.testing.assert_allclose(layer.relevance(xp, Ry, Epsilon(0.0)).sum(), Ry.sum(), rtol=1e-12)
+
+
+@st.composite
+def pool_geometry(draw):
+    kH, kW = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    t, b = draw(st.integers(0, kH - 1)), draw(st.integers(0, kH - 1))
+    l, r = draw(st.integers(0, kW - 1)), draw(st.integers(0, kW - 1))
+    H = draw(st.integers(max(1, kH - t - b), 9))
+    W = draw(st.integers(max(1, kW - l - r), 9))
+    return (H, W), (kH, kW), (draw(st.integers(1, 3)), draw(st.integers(1, 3))), (t, l, b, r)
+
+
+@settings(max_examples=60, deadline=None)
+@given(geometry=pool_geometry(), include=st.sampled_from([0, 1]), seed=st.integers(0, 2**16))
+def test_averagepool_ceil_mode_property(geometry, include, seed):
+    """Any geometry (pads smaller than the kernel, as onnxruntime requires): the import equals onnxruntime
+    (float32) and the loop reference (float64)."""
+    size, k, s, pads = geometry
+    g = G()
+    m = g.model([1, 1, *size], g.op("AveragePool", ["x"], kernel_shape=list(k), strides=list(s), pads=list(pads),
+                                    ceil_mode=1, count_include_pad=include), 19)
+    net = load_onnx(m)
+    x = np.random.default_rng(seed).normal(size=(1, 1) + size)
+    assert_f32(net.forward(x.astype(np.float32)), ort_run(m, x.astype(np.float32)))
+    assert_f64(net.forward(x), avgpool_reference(x, k, s, pads, include))
 
 
 @pytest.mark.parametrize("size,k,s,p", [((5, 5), 3, 2, 1), ((8, 8), 3, 2, 1), ((7, 6), 2, 2, 1), ((6, 6), 3, 3, 1)])
