@@ -15,6 +15,11 @@ convolution or pooling that reads it.
     input entry, which is >= 0 and beats a padded zero or ``-inf`` alike.
   - ``AveragePool``: without ``ceil_mode``, when the pool counts its own padding
     (``count_include_pad=1``) or has none: the padded zeros are then counted either way.
+  Folding is exact in the forward pass and under every rule whose messages are proportional to the
+  input (LRP-0, epsilon, gamma, alpha-beta, z+).  Under z^B, w^2 and flat it is not neutral: a folded pad
+  is the convolution's own padding, which receives no relevance, while a ZeroPad2d layer receives a share
+  and drops it (see :class:`~dtd.layers.ZeroPad2d`; Zennit, on a torch model with an explicit
+  ``nn.ZeroPad2d``, drops it too).
 * ``ReduceMean`` / ``ReduceSum`` over axes 2 and/or 3 of a 4-d tensor (how torch's dynamo
   exporter writes adaptive / global average pooling) become an :class:`~dtd.layers.AvgPool2d` /
   :class:`~dtd.layers.SumPool2d` whose window is the whole axis, followed by a
