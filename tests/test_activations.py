@@ -10,7 +10,9 @@ References and tolerances:
   (h = 1e-6: truncation ~h^2 |f'''| < 1e-10, rounding ~eps / h ~ 1e-10; asserted to rtol 1e-7, atol 1e-8),
   and against torch.autograd in float64 *including the kinks*, where the layers take PyTorch's one-sided
   derivative (rtol 1e-7: torch's hardsigmoid gradient uses 1/6 rounded to float32, 3e-8 off);
-- relevance: the default rule passes R through unchanged (bitwise);
+- relevance: the default rule passes R through unchanged (bitwise); a Dense net with every activation
+  explained with Zennit 0.5.1's EpsilonPlus (``Pass`` on activations) agrees to 1e-10 relative in float64
+  (measured 1.1e-15);
 - float32 input gives float32 output, gradient and relevance, equal to the float64 result to rtol 1e-6;
 - ONNX import: forward in float32 against onnxruntime to rtol 1e-5 (atol 1e-5 of max|ref|), for models
   written with onnx.helper at several opsets and for small nets exported by PyTorch's TorchScript exporter
@@ -435,3 +437,44 @@ def test_relu_import_unchanged():
     """Relu still imports as dtd's ReLU (the activation handlers did not take it over)."""
     net = load_onnx(_conv_then([N("Relu", ["h"], ["y"])], {}, 13))
     assert type(net.layers[1]) is ReLU
+
+
+# -- Zennit --------------------------------------------------------------------------------------------------------
+def test_explanation_equals_zennit_pass_rule():
+    """Zennit 0.5.1's EpsilonPlus maps every ``zennit.types.Activation`` (ReLU6, Hardtanh, LeakyReLU, PReLU,
+    Sigmoid, Hardsigmoid, SiLU, Hardswish) to ``Pass`` and its Linear layers to Epsilon(1e-6): dtd's
+    pass-through default with the same mapping gives the same input relevance (times f_c(x), Zennit starting
+    from the one-hot vector), to 1e-10 relative in float64 (measured ~1e-15)."""
+    from _peers import import_zennit
+    torch, zennit = import_zennit()
+    from dtd.conformance.peers import zennit as zennit_map
+    nn = torch.nn
+    acts_t = [nn.ReLU6(), nn.Hardtanh(-0.5, 0.5), nn.LeakyReLU(0.125), nn.PReLU(6), nn.Sigmoid(), nn.Hardsigmoid(),
+              nn.SiLU(), nn.Hardswish()]
+    acts_d = [Clip(0, 6), Clip(-0.5, 0.5), LeakyReLU(0.125), None, Sigmoid(), HardSigmoid(1 / 6, 0.5), SiLU(),
+              HardSwish()]
+    torch.manual_seed(3)
+    mods, layers = [], []
+    for at, ad in zip(acts_t, acts_d):
+        lin = nn.Linear(6, 6).double()
+        if isinstance(at, nn.PReLU):
+            with torch.no_grad():
+                at.weight.copy_(torch.linspace(-0.3, 0.4, 6))
+            ad = PReLU(at.weight.detach().double().numpy())
+        mods += [lin, at.double()]
+        layers += [Dense(lin.weight.detach().numpy(), lin.bias.detach().numpy()), ad]
+    top = nn.Linear(6, 4).double()
+    mods.append(top)
+    layers.append(Dense(top.weight.detach().numpy(), top.bias.detach().numpy()))
+    tnet, net = nn.Sequential(*mods).eval(), Sequential(layers)
+    x = np.random.default_rng(16).normal(0, 2, size=(5, 6))
+    xt = torch.from_numpy(x).requires_grad_(True)
+    out = tnet(xt).detach().numpy()
+    np.testing.assert_allclose(net.forward(x), out, rtol=1e-12, atol=1e-12)
+    target = out.argmax(axis=1)
+    one_hot = torch.eye(4, dtype=torch.float64)[torch.from_numpy(target)]
+    with zennit.attribution.Gradient(tnet, zennit.composites.EpsilonPlus()) as attributor:
+        _, R = attributor(xt, one_hot)
+    ref = R.detach().numpy() * out[np.arange(5), target][:, None]
+    ours = net.explain(x, zennit_map("EpsilonPlus"), target=target)
+    assert np.abs(ours - ref).max() <= 1e-10 * np.abs(ref).max()
