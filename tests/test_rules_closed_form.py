@@ -54,6 +54,8 @@ def _rules(input_shape, rng):
         "gamma": Gamma(0.25),
         "gamma-stabilised": Gamma(0.5, epsilon=0.01),
         "gamma-generalized": Gamma(0.25, generalized=True),
+        "gamma-absorb": Gamma(0.25, bias="absorb"),
+        "gamma-generalized-absorb": Gamma(0.5, bias="absorb", generalized=True),
         "alpha1-beta0": AlphaBeta(1, 0),
         "alpha2-beta1": AlphaBeta(2, 1),
         "zplus": ZPlus(),
@@ -155,6 +157,33 @@ def test_signed_zplus_by_hand():
     np.testing.assert_allclose(ZPlus(bias="positive", signed=True).explicit(W, b, x, R),
                                [[2 / 2.5 * 1 + 6 / 7 * -2, 0.0]], rtol=1e-14)
     assert ZPlus().for_signed_output() == ZPlus(signed=True)
+
+
+def test_gamma_absorb_never_passes_on_more_than_it_receives():
+    """bias="absorb": only (1 + gamma) b^+ (b^- for z < 0 in the generalised rule) enters the denominator."""
+    W = np.array([[1.0, -2.0], [3.0, 1.0]])
+    b = np.array([0.5, -1.0])
+    x = np.array([[2.0, 1.0]])
+    R = np.array([[1.0, 2.0]])
+    # gamma 1: w + w+ = [[2, -2], [6, 2]], q = [[4, -2], [12, 2]]; denominators 4 - 2 + 2 * 0.5 = 3 and
+    # 12 + 2 + 2 * 0 = 14 (b = -1 is left out instead of shrinking the denominator to 13)
+    ref = [[4 / 3 * 1 + 12 / 14 * 2, -2 / 3 * 1 + 2 / 14 * 2]]
+    np.testing.assert_allclose(Gamma(1.0, bias="absorb").explicit(W, b, x, R), ref, rtol=1e-14)
+    np.testing.assert_allclose(Dense(W, b).relevance(x, R, Gamma(1.0, bias="absorb")), ref, rtol=1e-14)
+    rng = np.random.default_rng(0)
+    for generalized in (False, True):
+        W, b = rng.normal(size=(6, 5)), rng.normal(size=6)
+        x = rng.normal(size=(4, 5)) if generalized else np.abs(rng.normal(size=(4, 5)))
+        z = x @ W.T + b
+        R = z if generalized else np.maximum(z, 0)          # relevance of the sign of the output
+        rule = Gamma(0.25, bias="absorb", generalized=generalized)
+        for j in range(6):              # each neuron sends at most R_j (a fraction <= 1; negative where its
+            # positive bias outweighs its inputs, which then argue against the output)
+            Rj = np.zeros_like(R)
+            Rj[:, j] = R[:, j]
+            sent = rule.explicit(W, b, x, Rj).sum(axis=1)
+            frac = np.divide(sent, R[:, j], out=np.zeros_like(sent), where=R[:, j] != 0)
+            assert np.all(frac <= 1 + 1e-12), (generalized, j, frac)
 
 
 def test_zero_denominator_sends_nothing():

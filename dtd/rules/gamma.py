@@ -21,11 +21,19 @@ class Gamma(LinearRule):
     gamma : float, >= 0
     epsilon : float
         Optional stabiliser (``epsilon * sign(z)``, sign(0) = +1); 0 = none.
-    bias : {"gamma", "plain", "none"}
+    bias : {"gamma", "plain", "none", "absorb"}
         What of the bias enters the denominator: ``b + gamma b^+`` (the
         default, as in Zennit), ``b`` unchanged (Captum's ``GammaRule``, which
-        modifies only the weights), or nothing (Captum's
-        ``set_bias_to_zero=True``, Zennit's ``zero_params='bias'``).
+        modifies only the weights), nothing (Captum's
+        ``set_bias_to_zero=True``, Zennit's ``zero_params='bias'``), or only
+        the part that agrees in sign with the neuron's output, boosted like
+        the weights: ``(1 + gamma) b^+`` (``(1 + gamma) b^-`` in the
+        generalised rule's group of ``z_j < 0``).  With ``"absorb"`` a neuron
+        never passes on more than its relevance: the messages sum to
+        ``R_j sum_i q_ij / (sum_i q_ij + (1 + gamma) b_j^+)``, a fraction
+        <= 1 (negative only where a bias of the output's sign outweighs the
+        inputs): a bias against the output's sign is left out instead of
+        inflating the inputs' share.
     generalized : bool
         The generalised gamma rule (Andeol et al. 2021; Zennit's ``Gamma``):
         the contributions that agree in sign with the neuron's output
@@ -49,7 +57,7 @@ class Gamma(LinearRule):
             raise ValueError(f"Gamma: gamma and epsilon must be >= 0, got {gamma}, {epsilon}")
         self.gamma = float(gamma)
         self.epsilon = float(epsilon)
-        self.bias = check_choice(bias, ("gamma", "plain", "none"), "Gamma", "bias")
+        self.bias = check_choice(bias, ("gamma", "plain", "none", "absorb"), "Gamma", "bias")
         self.generalized = bool(generalized)
 
     def for_signed_output(self):
@@ -63,6 +71,8 @@ class Gamma(LinearRule):
         """The denominator's bias, with ``part`` (positive or negative) boosted by gamma."""
         if b is None or self.bias == "none":
             return None
+        if self.bias == "absorb":
+            return (1.0 + self.gamma) * part(b)
         return b + self.gamma * part(b) if self.bias == "gamma" else b
 
     def groups(self, x, weight, bias):
