@@ -15,7 +15,8 @@ References:
   error is rounding, ~1e-9 relative; tolerance 1e-6).
 * relevance: closed forms -- :class:`ZeroPad2d`'s crop by indexing, and for a convolution with asymmetric
   padding the rule's closed form over the convolution written as a dense matrix by loops
-  (:meth:`LinearRule.explicit`), 1e-10 relative.
+  (:meth:`LinearRule.explicit`), 1e-10 relative; and Zennit 0.5.1 on torch's ``nn.ZeroPad2d`` + ``nn.Conv2d``
+  with z^B, flat and w^2 (the rules that send relevance to the padded zeros), 1e-10 relative.
 * torch exports (TorchScript at opsets 13 and 17 and the dynamo exporter): torch's own output, float32
   ``rtol 1e-5`` with the floor above, float64 1e-10; skipped without torch (and, for dynamo, onnxscript).
 """
@@ -368,6 +369,34 @@ def test_zeropad_then_conv_versus_conv_padding(rule, loses):
     else:
         assert abs(lost) <= 1e-14 * np.abs(R_pad).sum()
         np.testing.assert_allclose(split, own, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["ZBox", "Flat", "WSquare"])
+def test_zeropad_then_conv_equals_zennit_on_nn_zeropad2d(name):
+    """Zennit 0.5.1 on torch's ``nn.ZeroPad2d((0, 1, 0, 1))`` + ``nn.Conv2d(stride=2)`` (its rule on the conv,
+    the gradient -- a crop -- through the pad) drops the padded positions' share exactly as dtd's
+    ZeroPad2d + Conv2d does (float64; Zennit's stabiliser set to 1e-30, the bias to zero because Zennit's w^2
+    squares it into the denominator)."""
+    from _peers import import_zennit
+    torch, zennit = import_zennit()
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.ZeroPad2d((0, 1, 0, 1)), torch.nn.Conv2d(2, 3, 3, stride=2)).double()
+    with torch.no_grad():
+        m[1].bias.zero_()
+    x = torch.rand(2, 2, 6, 6, dtype=torch.float64, requires_grad=True)
+    box = [torch.full((2, 2, 7, 7), v, dtype=torch.float64) for v in (-1.0, 2.0)]
+    zr, dr = {"ZBox": (zennit.rules.ZBox(*box, stabilizer=1e-30), ZBox(-1.0, 2.0)),
+              "Flat": (zennit.rules.Flat(stabilizer=1e-30), Flat()),
+              "WSquare": (zennit.rules.WSquare(stabilizer=1e-30), WSquare())}[name]
+    with zennit.composites.NameMapComposite([(["1"], zr)]).context(m) as mm:
+        y = mm(x)
+        R_out = torch.rand_like(y)
+        want, = torch.autograd.grad(y, x, R_out)
+    net = Sequential([ZeroPad2d((0, 0, 1, 1)), Conv2d(m[1].weight.detach().numpy(), np.zeros(3), 2, 0)])
+    xn = x.detach().numpy()
+    got = net.layers[0].relevance(xn, net.layers[1].relevance(net.layers[0].forward(xn), R_out.numpy(), dr))
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-10, atol=1e-12 * np.abs(got).max())
+    assert got.sum() < 0.95 * R_out.sum().item()          # the padded positions' share is gone in both
 
 
 def test_zeropad2d_and_divisor_pads_save_and_load(tmp_path):
