@@ -9,7 +9,7 @@ cannot handle; the importer adds the node's name.
 """
 import numpy as np
 
-__all__ = ["CONST_OPS", "evaluate", "MAX_ELEMENTS"]
+__all__ = ["CONST_OPS", "evaluate", "MAX_ELEMENTS", "cast_dtype", "legacy_operand"]
 
 #: largest constant the import will create (a hostile ConstantOfShape must not exhaust memory)
 MAX_ELEMENTS = 1 << 28
@@ -72,13 +72,25 @@ def _squeeze(ins, attrs, opset):
     return [np.squeeze(ins[0], axis=None if axes is None else tuple(axes))]
 
 
-def _concat(ins, attrs, opset):
-    return [np.concatenate([np.atleast_1d(a) for a in ins], axis=attrs["axis"])]
+def _concat(ins, attrs, opset):   # axis defaults to 1 before opset 4, is required from 4 on
+    return [np.concatenate([np.atleast_1d(a) for a in ins], axis=attrs.get("axis", 1) if opset < 4 else attrs["axis"])]
+
+
+def cast_dtype(to):
+    """The NumPy dtype of Cast's ``to``: a ``TensorProto.DataType`` (opset >= 6) or its name (Cast-1: ``"FLOAT"``)."""
+    from onnx import TensorProto, helper
+    if isinstance(to, str):
+        if to.upper() not in TensorProto.DataType.keys():
+            raise ValueError(f"Cast to unknown type {to!r}")
+        to = TensorProto.DataType.Value(to.upper())
+    try:
+        return np.dtype(helper.tensor_dtype_to_np_dtype(to))
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"Cast to unsupported type {to!r}") from None
 
 
 def _cast(ins, attrs, opset):
-    from onnx import helper
-    return [ins[0].astype(helper.tensor_dtype_to_np_dtype(attrs["to"]))]
+    return [ins[0].astype(cast_dtype(attrs["to"]))]
 
 
 def _slice(ins, attrs, opset):
@@ -143,10 +155,37 @@ def _div(a, b):
     return a / b
 
 
+def legacy_operand(shape, b, attrs):
+    """Input B of Add/Sub/Mul/Div before opset 7, aligned for NumPy broadcasting against an A of ``shape``.
+
+    Before opset 7 B broadcasts only with ``broadcast=1``: its dimensions match A's
+    from ``axis`` on when ``axis`` is given (``b`` of shape (C,) at ``axis=1``
+    is per channel), else A's trailing ones; without ``broadcast=1`` the shapes
+    must be equal.
+    """
+    b, shape = np.asarray(b), tuple(shape)
+    if b.shape == shape:
+        return b
+    if not attrs.get("broadcast", 0):
+        raise ValueError(f"shapes {shape} and {b.shape} differ and broadcast=0 (before opset 7 the second input "
+                         "broadcasts only with broadcast=1)")
+    if "axis" not in attrs:
+        return b
+    axis = int(attrs["axis"])
+    axis = axis + len(shape) if axis < 0 else axis
+    if not 0 <= axis <= len(shape) - b.ndim or any(
+            d not in (1, s) for d, s in zip(b.shape, shape[axis:])):
+        raise ValueError(f"broadcast axis {attrs['axis']} does not fit shapes {shape} and {b.shape}")
+    return b.reshape(b.shape + (1,) * (len(shape) - axis - b.ndim))
+
+
 def _binary(fn):
     def run(ins, attrs, opset):
-        _guard(np.broadcast_shapes(np.shape(ins[0]), np.shape(ins[1])))
-        return [np.asarray(fn(ins[0], ins[1]))]
+        a, b = ins[0], ins[1]
+        if opset < 7:
+            b = legacy_operand(np.shape(a), b, attrs)
+        _guard(np.broadcast_shapes(np.shape(a), np.shape(b)))
+        return [np.asarray(fn(a, b))]
     return run
 
 

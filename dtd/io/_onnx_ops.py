@@ -12,7 +12,7 @@ import numpy as np
 from ..layers import (LRN, AvgPool2d, Conv2d, Dense, Flatten, GroupedConv2d, Identity, LpPool2d, MaxPool2d,
                       PaddedAvgPool2d, PaddedMaxPool2d, ReLU, Tanh, Transpose)
 from ..merge import Add, Concat
-from ._onnx_const import reshape_target
+from ._onnx_const import cast_dtype, legacy_operand, reshape_target
 from ._onnx_fold import affine, channel_vector, fold_affine_before
 from ._onnx_activations import HANDLERS as _ACTIVATIONS, self_gated_mul
 from ._onnx_pad import HANDLERS as _PAD_REDUCE, conv_padding, fold_pad_into_pool
@@ -144,12 +144,27 @@ def _split_const(imp, node):
     return c0, c1
 
 
+def _operand(imp, node, a, x, c0):
+    """The constant operand of Add/Sub/Mul/Div (input 0 if ``c0``, else input 1) against data ``x``; before
+    opset 7 a constant second input broadcasts only with ``broadcast=1``, aligned at ``axis``."""
+    c = np.asarray(imp.consts[node.input[0] if c0 else node.input[1]])
+    if imp.opset >= 7:
+        return c
+    if c0 and c.shape != tuple(imp.shapes[x]):
+        imp.fail(f"before opset 7 the first input is never broadcast; a constant of shape {c.shape} does not "
+                 f"fit data of shape {imp.shapes[x]}", node)
+    try:
+        return legacy_operand(imp.shapes[x], c, a)
+    except ValueError as e:
+        imp.fail(str(e), node)
+
+
 def add(imp, node, a):
     c0, c1 = _split_const(imp, node)
     if not (c0 or c1):
         return imp.add(node, Add(), [imp.data_input(node, 0), imp.data_input(node, 1)])
     x = node.input[1] if c0 else node.input[0]
-    t = channel_vector(imp, node, x, imp.consts[node.input[0] if c0 else node.input[1]], "Add")
+    t = channel_vector(imp, node, x, _operand(imp, node, a, x, c0), "Add")
     affine(imp, node, x, np.ones_like(t), t)
 
 
@@ -164,7 +179,7 @@ def sub(imp, node, a):
     if not (c0 or c1):
         imp.fail("Sub of two data tensors is not supported", node)
     x = node.input[1] if c0 else node.input[0]
-    c = channel_vector(imp, node, x, imp.consts[node.input[0] if c0 else node.input[1]], "Sub")
+    c = channel_vector(imp, node, x, _operand(imp, node, a, x, c0), "Sub")
     if c0:
         affine(imp, node, x, -np.ones_like(c), c)      # c - x
     else:
@@ -178,7 +193,7 @@ def mul(imp, node, a):
             return
         imp.fail("Mul of two data tensors is not supported (not a linear layer)", node)
     x = node.input[1] if c0 else node.input[0]
-    s = channel_vector(imp, node, x, imp.consts[node.input[0] if c0 else node.input[1]], "Mul")
+    s = channel_vector(imp, node, x, _operand(imp, node, a, x, c0), "Mul")
     affine(imp, node, x, s, np.zeros_like(s))
 
 
@@ -186,7 +201,7 @@ def div(imp, node, a):
     if node.input[1] not in imp.consts:
         imp.fail("only division by a constant is supported", node)
     x = imp.data_input(node, 0)
-    c = channel_vector(imp, node, x, imp.consts[node.input[1]], "Div")
+    c = channel_vector(imp, node, x, _operand(imp, node, a, x, False), "Div")
     if np.any(c == 0):
         imp.fail("division by zero", node)
     affine(imp, node, x, 1.0 / c, np.zeros_like(c))
@@ -216,9 +231,19 @@ def _simple(cls):
     return handler
 
 
+def dropout(imp, node, a):
+    """Identity at inference; a constant ``training_mode`` input (opset 12+) that is true is refused."""
+    if _opt_input(node, 2) and np.any(imp.const(node, node.input[2], "training_mode")):
+        imp.fail("training_mode is true: the output would be random (export the model in eval mode)", node)
+    _simple(Identity)(imp, node, a)
+
+
 def cast(imp, node, a):
-    from onnx import helper
-    if np.dtype(helper.tensor_dtype_to_np_dtype(a["to"])).kind != "f":
+    try:
+        to = cast_dtype(a.get("to"))      # a type number, or a name before opset 6
+    except ValueError as e:
+        imp.fail(str(e), node)
+    if to.kind != "f":
         imp.fail("Cast of data to a non-float type is not supported", node)
     imp.alias(node, imp.data_input(node))
 
@@ -283,10 +308,13 @@ def _global(cls):
 
 def lppool(imp, node, a):
     x = imp.data_input(node)
-    kernel, strides, pads, _ = _pool_geometry(imp, node, a, x)
+    kernel, strides, pads, ceil_pads = _pool_geometry(imp, node, a, x)
     t, l, b, r = pads
     if (t, l) != (b, r):
         imp.fail(f"asymmetric pads {pads} are not supported for LpPool", node)
+    if ceil_pads != pads:      # ceil_mode (opset 18) adds windows at the end: asymmetric padding
+        imp.fail("ceil_mode=1 adds output positions here (asymmetric end padding), which dtd's LpPool2d does "
+                 "not support", node)
     imp.add(node, _new_layer(imp, node, LpPool2d, a.get("p", 2), kernel, strides, (t, l)), [x])
 
 
@@ -312,8 +340,10 @@ def reshape(imp, node, a):
     x = imp.data_input(node)
     if imp.opset >= 5:
         target = _ints(imp, node, imp.const(node, node.input[1], "the target shape"), "the target shape")
-    else:
+    elif "shape" in a:
         target = list(a["shape"])
+    else:
+        imp.fail(f"Reshape without a shape attribute (opset {imp.opset})", node)
     try:
         new = reshape_target(imp.shapes[x], target, a.get("allowzero", 0))
     except ValueError as e:
@@ -374,7 +404,9 @@ def concat(imp, node, a):
     xs = [imp.data_input(node, i) for i in range(len(node.input))]
     if len(xs) == 1:
         return imp.alias(node, xs[0])
-    axis = int(a["axis"])
+    if "axis" not in a and imp.opset >= 4:
+        imp.fail("Concat without axis", node)
+    axis = int(a.get("axis", 1))                    # before opset 4 the axis defaults to 1
     axis = axis + len(imp.shapes[xs[0]]) if axis < 0 else axis
     if axis == 0:
         imp.fail("Concat along the batch axis is not supported", node)
@@ -394,7 +426,7 @@ def softmax(imp, node, a):
 HANDLERS = {
     "Conv": conv, "Gemm": gemm, "MatMul": matmul,
     "Add": add, "Sum": sum_, "Sub": sub, "Mul": mul, "Div": div, "BatchNormalization": batchnorm,
-    "Relu": _simple(ReLU), "Tanh": _simple(Tanh), "Dropout": _simple(Identity), "Identity": _simple(Identity),
+    "Relu": _simple(ReLU), "Tanh": _simple(Tanh), "Dropout": dropout, "Identity": _simple(Identity),
     "Cast": cast,
     "MaxPool": maxpool, "AveragePool": avgpool, "GlobalAveragePool": _global(AvgPool2d),
     "GlobalMaxPool": _global(MaxPool2d), "LpPool": lppool, "LRN": lrn,

@@ -53,6 +53,7 @@ from ..graph import Graph, Node
 from ..merge import Merge
 from ..network import Sequential
 from . import _onnx_const, _onnx_ops, _onnx_patterns
+from ._onnx_external import ExternalData, is_external
 from .errors import ModelFileError
 
 __all__ = ["load_onnx", "supported_ops"]
@@ -76,10 +77,12 @@ def _import_onnx():
 class _Importer:
     """State of one import; handlers in :mod:`dtd.io._onnx_ops` call its methods."""
 
-    def __init__(self, onnx, model, path, input_shape, output):
+    def __init__(self, onnx, model, path, input_shape, output, base_dir=None):
         self.onnx, self.model, self.path = onnx, model, path
         self.graph = model.graph
         self.opset = max([o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] or [1])
+        _check_opset(onnx, self.opset, path)
+        self.external = ExternalData(base_dir, path)
         self.consts = {}          # tensor name -> ndarray
         self.shapes = {}          # data tensor name -> static shape
         self.producer = {}        # data tensor name -> node name (or the input name)
@@ -103,8 +106,8 @@ class _Importer:
         return repr(node.name or (node.output[0] if node.output else "?"))
 
     def array(self, tensor):
-        if tensor.data_location == self.onnx.TensorProto.EXTERNAL:
-            self.fail(f"tensor {tensor.name!r} is stored in an external data file, which dtd does not read")
+        if is_external(tensor):   # checked paths and sizes: dtd.io._onnx_external
+            return self.external.array(tensor)
         try:
             return self.onnx.numpy_helper.to_array(tensor)
         except Exception as e:  # noqa: BLE001 - onnx raises many types on malformed tensors
@@ -315,6 +318,15 @@ class _Importer:
         return net
 
 
+def _check_opset(onnx, opset, path):
+    """Refuse a default-domain opset newer than the installed ``onnx`` knows (its op semantics are unknown)."""
+    newest = onnx.defs.onnx_opset_version()
+    if opset > newest:
+        raise ModelFileError(f"{path}: the model uses ONNX opset {opset} (default domain), newer than the newest "
+                             f"the installed onnx {onnx.__version__} knows (opset {newest}); reading it needs a "
+                             f"later onnx release that knows opset {opset} (pip install -U onnx)")
+
+
 def _read_model(onnx, path):
     try:
         with open(path, "rb") as f:
@@ -332,7 +344,7 @@ def _read_model(onnx, path):
     return model
 
 
-def load_onnx(path, input_shape=None, output=None):
+def load_onnx(path, input_shape=None, output=None, base_dir=None):
     """Import an ONNX model as a dtd network (extra ``onnx``: ``pip install dtd[onnx]``).
 
     Parameters
@@ -344,6 +356,13 @@ def load_onnx(path, input_shape=None, output=None):
         input has symbolic dimensions besides the batch axis.
     output : str, optional
         Name of the output tensor, for models with several outputs.
+    base_dir : str or path-like, optional
+        The folder that external data files (``location`` of tensors stored
+        outside the model, as torch's dynamo exporter writes them to
+        ``MODEL.onnx.data``) are relative to.  Default: the model file's
+        folder; a model given in memory with external tensors needs it.  Only
+        regular files inside this folder are read, each exactly as large as its
+        tensor (:mod:`dtd.io._onnx_external`).
 
     Returns
     -------
@@ -357,7 +376,9 @@ def load_onnx(path, input_shape=None, output=None):
     ModelFileError
         Not an ONNX file, an op dtd does not import (the message names the
         node, the op and the supported ops), or attributes it does not support
-        (dilations, padding other than zeros, ...).
+        (dilations, padding other than zeros, ...), an opset newer than
+        the installed ``onnx`` knows, or external data that is missing,
+        truncated, of the wrong size or outside the model's folder.
     ImportError
         The ``onnx`` package is missing.
     """
@@ -369,4 +390,6 @@ def load_onnx(path, input_shape=None, output=None):
     else:
         path = os.fspath(path)
         model = _read_model(onnx, path)
-    return _Importer(onnx, model, path, input_shape, output).run()
+        if base_dir is None:
+            base_dir = os.path.dirname(os.path.abspath(path))
+    return _Importer(onnx, model, path, input_shape, output, base_dir).run()
