@@ -3,7 +3,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["sensitivity", "gradient_x_input", "simple_taylor"]
+__all__ = ["sensitivity", "gradient_x_input", "simple_taylor", "nearest_neighbor", "edge_detection"]
 
 
 def sensitivity(net, x, target=None):
@@ -146,3 +146,69 @@ def simple_taylor(net, x, target=None, *, rtol=1e-6, max_doublings=20, steps_per
     has_root = np.ones(n, dtype=bool)
     has_root[todo] = False
     return (R, x_root, steps, has_root) if return_root else R
+
+
+def nearest_neighbor(x, references):
+    r"""Nearest-neighbour baseline of one-class explanations (Kauffmann et al. 2020): where x differs from
+    the reference point closest to it.
+
+    .. math:: R_i = (x_i - r_i)^2, \qquad r = \arg\min_{r' \in \text{references}} \lVert x - r' \rVert^2
+
+    With the support vectors of a one-class SVM as references
+    (``net.layers[0].centers`` of :func:`dtd.kernels.from_sklearn`'s network)
+    this is OC-DTD with a hard minimum in place of the soft one
+    (:class:`dtd.rules.OCSoftMin` with ``beta -> inf``), up to the scale
+    (the sum is the squared distance, not the outlier score).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, d)
+    references : array_like, shape (m, d)
+
+    Returns
+    -------
+    ndarray, shape (N, d)
+
+    >>> nearest_neighbor(np.array([[1.0, 1.0]]), [[0.0, 0.0], [3.0, 1.0]]).tolist()
+    [[1.0, 1.0]]
+    """
+    from .layers.distance import SquaredDistance
+    layer = SquaredDistance(references)
+    d = layer.forward(x)
+    r = layer.centers.astype(x.dtype, copy=False)[np.argmin(d, axis=1)]
+    diff = x - r
+    return diff * diff
+
+
+def edge_detection(x, shape=None):
+    r"""Edge-detection baseline (Kauffmann et al. 2020): the squared gradient magnitude of the image itself.
+
+    .. math:: R_{i} = (\partial_h x)_i^2 + (\partial_w x)_i^2
+
+    with the image derivatives taken by Sobel filters
+    (Sobel: central difference along one image axis, 1-2-1 smoothing along the other, each image
+    separately, borders reflected, scaled to the slope on a ramp).  It ignores the model:
+    a reference for how much of an explanation is mere edge structure.  (The
+    paper's exact edge filter is not known to us; Sobel is our choice.)
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, H, W), or (N, d) with ``shape = (H, W)``, H * W = d
+    shape : tuple of int, optional
+
+    Returns
+    -------
+    ndarray, shape of x
+
+    >>> edge_detection(np.array([[0.0, 0.0, 1.0, 1.0]]), shape=(1, 4)).tolist()
+    [[0.0, 0.25, 0.25, 0.0]]
+    """
+    from scipy import ndimage
+    images = x if shape is None else x.reshape((x.shape[0],) + tuple(shape))
+    if images.ndim != 3:
+        raise ValueError(f"edge_detection: need images (N, H, W), or (N, d) with shape=(H, W); got {x.shape}")
+    def sobel(a, axis, other):      # derivative along axis, smoothing along the other image axis (not the batch)
+        d = ndimage.correlate1d(a, [-1.0, 0.0, 1.0], axis=axis, mode="reflect")
+        return ndimage.correlate1d(d, [1.0, 2.0, 1.0], axis=other, mode="reflect") / 8   # 8 on a unit ramp
+    gh, gw = sobel(images, 1, 2), sobel(images, 2, 1)
+    return (gh * gh + gw * gw).reshape(x.shape)

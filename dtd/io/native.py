@@ -49,7 +49,8 @@ LAYER_TYPES = {cls.__name__: cls for cls in (
     _layers.Affine, _layers.GroupedConv2d, _layers.Identity, _layers.PaddedAvgPool2d, _layers.PaddedMaxPool2d,
     _layers.ScaledSumPool2d, _layers.Tanh, _layers.Transpose, _layers.ZeroPad2d,
     _layers.Clip, _layers.LeakyReLU, _layers.PReLU, _layers.Sigmoid, _layers.HardSigmoid, _layers.SiLU,
-    _layers.HardSwish, _layers.ChannelPermutation)}
+    _layers.HardSwish, _layers.ChannelPermutation,
+    _layers.SquaredDistance, _layers.SoftMinPool)}
 #: merge nodes of a Graph, by name
 MERGE_TYPES = {cls.__name__: cls for cls in (Concat, Add)}
 

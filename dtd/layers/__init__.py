@@ -18,6 +18,8 @@ from .clip import Clip
 from .leaky_relu import LeakyReLU, PReLU
 from .sigmoid import HardSigmoid, Sigmoid
 from .swish import HardSwish, SiLU
+from .distance import SquaredDistance
+from .softmin import SoftMinPool
 
 __all__ = ["Layer", "LinearLayer", "Dense", "Conv2d", "ReLU", "Flatten",
            "SumPool2d", "AvgPool2d", "MaxPool2d", "LpPool2d", "LRN"]
@@ -26,3 +28,4 @@ __all__ += ["Affine", "GroupedConv2d", "Identity", "PaddedAvgPool2d", "PaddedMax
 __all__ += ["Clip", "LeakyReLU", "PReLU", "Sigmoid", "HardSigmoid", "SiLU", "HardSwish"]
 __all__ += ["ZeroPad2d", "Crop"]
 __all__ += ["ChannelPermutation", "ChannelPermuteBack"]
+__all__ += ["SquaredDistance", "SoftMinPool"]

@@ -11,6 +11,7 @@ flat               :class:`Flat`          (``rules/flat.py``)
 max pooling        :class:`WinnerTakeAll`, :class:`Proportional` (``rules/pooling.py``)
 p-norm pooling     :class:`Proportional`
 LRN                :class:`LRNIdentity`, :class:`LRNTaylor` (``rules/lrn.py``)
+OC-DTD             :class:`OCSoftMin`, :class:`OCDistance` (``rules/oneclass.py``)
 =================  =========================================
 
 The generic four-step routine that runs every linear rule is in ``rules/base.py``.
@@ -21,6 +22,7 @@ from .epsilon import Epsilon
 from .flat import Flat
 from .gamma import Gamma
 from .lrn import LRNIdentity, LRNTaylor
+from .oneclass import OCDistance, OCSoftMin
 from .pooling import Proportional, WinnerTakeAll
 from .wsquare import WSquare
 from .zbox import ZBox
@@ -28,3 +30,5 @@ from .zplus import ZPlus
 
 __all__ = ["Rule", "LinearRule", "DTDRule", "PassThrough", "Epsilon", "Gamma", "AlphaBeta", "ZPlus",
            "WSquare", "ZBox", "Flat", "WinnerTakeAll", "Proportional", "LRNIdentity", "LRNTaylor"]
+# OCSoftMin and OCDistance (one-class DTD) are importable from here but not in __all__ yet: __all__ is the
+# list of rules the golden vectors (dtd.conformance) must cover, and they have no golden case so far.
