@@ -148,3 +148,12 @@ def test_conservation_by_layer_on_a_sequential():
     np.testing.assert_allclose(acc.received[:, 2], net.forward(x).max(axis=1))
     np.testing.assert_allclose(acc.absorbed[:, 1], 0.0, atol=1e-15)
     assert acc.kinds == ["Dense", "ReLU", "Dense"]
+
+
+def test_peer_composites_pass_zero_padding():
+    """A ZeroPad2d (an imported asymmetric Pad) keeps its Crop under the peers' composites: the gradient of
+    torch's nn.ZeroPad2d, which Zennit and Captum use (tests/test_io_onnx_pooling.py checks Zennit on it)."""
+    from dtd.conformance.peers import zennit
+    from dtd.layers import ZeroPad2d
+    layers = [ZeroPad2d((0, 0, 1, 1)), Conv2d(np.ones((1, 1, 2, 2))), ReLU()]
+    assert zennit("EpsilonPlus").assign(layers)[0] is None

@@ -38,7 +38,7 @@ Epsilon(epsilon=1e-06)
 import numpy as np
 
 from ..composites import Composite
-from ..layers import Affine, AvgPool2d, Conv2d, Dense, MaxPool2d, SumPool2d
+from ..layers import Affine, AvgPool2d, Conv2d, Dense, MaxPool2d, SumPool2d, ZeroPad2d
 from ..merge import Add
 from ..rules import AlphaBeta, Epsilon, Flat, Gamma, PassThrough, WinnerTakeAll, WSquare, ZBox, ZPlus
 
@@ -97,8 +97,8 @@ class PeerComposite(Composite):
                 if isinstance(self.affine, str):
                     raise ValueError(f"{self.peer} {self.name}: no mapping for layer {i} (Affine): {self.affine}")
                 out.append(self.affine)
-            elif getattr(layer, "passes_relevance", False):
-                out.append(None)
+            elif getattr(layer, "passes_relevance", False) or isinstance(layer, ZeroPad2d):
+                out.append(None)     # ZeroPad2d: its Crop is the gradient of nn.ZeroPad2d, which both peers use
             else:
                 raise ValueError(f"{self.peer} {self.name}: no mapping for layer {i} ({type(layer).__name__})")
         return out
