@@ -13,6 +13,8 @@ that writes its figures (PNG) and a table (CSV and Markdown) to the output folde
 ``lrp_composition``     seed 002: LRP-0, epsilon, gamma and the composition on a deeper CNN
 ``titanic``             seed 001's programming example: an MLP on the Titanic table, DTD per feature
 ``voc``                 seed 000: a small multi-label CNN on a VOCdevkit tree (synthetic by default)
+``oneclass``            seed 004: a one-class SVM on one MNIST digit, its outliers explained by OC-DTD
+                        and the baselines (needs scikit-learn); pixel flipping, localisation
 ======================  =====================================================================
 
 The trained networks are shipped in ``data/`` (``mnist_detector.npz``,
