@@ -24,7 +24,7 @@ def test_oneclass_quick(tmp_path):
     with open(tmp_path / "results.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["method"] for r in rows] == [*oneclass.METHODS, "random order"] * 2
-    flip = "flip AUC (o / o(x), most relevant first)"
+    flip = "flip AUC (mean image)"
     for kind in ("other digits", "corrupted"):
         by = {r["method"]: r for r in rows if r["outliers"] == kind}
         dtd_row = by["OC-DTD"]
@@ -32,6 +32,7 @@ def test_oneclass_quick(tmp_path):
         assert float(dtd_row["negative share (max)"]) == 0
         for m in oneclass.METHODS:
             assert float(by[m][flip]) < float(by["random order"][flip])
+        assert float(dtd_row["flip AUC (zero)"]) < float(by["random order"]["flip AUC (zero)"])
         assert float(dtd_row[flip]) < float(by["nearest SV"][flip]) < float(by["random order"][flip])
     corrupted = {r["method"]: r for r in rows if r["outliers"] == "corrupted"}
     assert float(corrupted["OC-DTD"]["relevance on the corruption"]) > \
