@@ -375,3 +375,25 @@ def test_edge_detection_closed_form():
                 np.testing.assert_allclose(R[n, i * 6 + j], (gh / 8) ** 2 + (gw / 8) ** 2, rtol=1e-12, atol=1e-15)
     with pytest.raises(ValueError, match="need images"):
         edge_detection(img.reshape(2, 30))
+
+
+def test_load_refuses_a_bad_one_class_file(tmp_path):
+    import json
+    from dtd.io.errors import ModelFileError
+    rng = np.random.default_rng(15)
+    net, _, _ = _model(rng, m=3, d=2)
+    good = tmp_path / "good.npz"
+    dtd.save(net, good)
+    with np.load(good, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arch = json.loads(str(arrays["__architecture__"]))
+    arch["layers"][1]["config"]["gamma"] = -1.0
+    bad = tmp_path / "bad_gamma.npz"
+    np.savez(bad, **{**arrays, "__architecture__": np.array(json.dumps(arch))})
+    with pytest.raises(ModelFileError, match=r"layer 1 \(SoftMinPool\): .*gamma must be finite and > 0"):
+        dtd.load(bad)
+    arrays["0.bias"] = np.zeros(2)
+    bad = tmp_path / "bad_bias.npz"
+    np.savez(bad, **arrays)
+    with pytest.raises(ModelFileError, match=r"layer 0 \(SquaredDistance\): .*bias has 2 entries, centers has 3 rows"):
+        dtd.load(bad)

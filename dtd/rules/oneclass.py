@@ -65,6 +65,20 @@ class OCSoftMin(Rule):
     [[3.0, 1.0]]
     """
 
+    reference = {
+        "name": "OC-DTD soft min-pooling",
+        "formula": "R_j = exp(-beta h_j) / sum_k exp(-beta h_k) R_o (beta = gamma)",
+        "bias": "- (no bias)",
+        "domain": "any distances h",
+        "root": "h~ = h - o(h) 1 (o(h~) = 0)",
+        "direction": "v = 1",
+        "closed_form": "the soft-min weights p_j = do/dh_j: OCSoftMin.root_point, OCSoftMin.taylor_messages",
+        "conservation": "always (the shares sum to 1)",
+        "peers": {"Zennit": "-", "iNNvestigate": "-", "Captum": "-", "LRP Toolbox": "-"},
+        "tests": ["tests/test_oneclass.py::test_ocsoftmin_closed_form",
+                  "tests/test_oneclass.py::test_ocsoftmin_root_point_and_taylor_terms"],
+    }
+
     def __init__(self, beta=None):
         if beta is not None:
             beta = float(beta)
@@ -77,7 +91,7 @@ class OCSoftMin(Rule):
         return (SoftMinPool,)
 
     def relevance(self, layer, x, R):
-        return layer.weights(x, self.beta) * R
+        return (layer.weights(x, self.beta) * R).astype(x.dtype, copy=False)
 
     # -- the derivation, for the tests and the curious ----------------------------
     @staticmethod
@@ -139,6 +153,20 @@ class OCDistance(Rule):
     >>> OCDistance().relevance(layer, np.array([[1.0, 2.0]]), np.array([[5.0, 8.0]])).tolist()
     [[5.0, 8.0]]
     """
+
+    reference = {
+        "name": "OC-DTD distance",
+        "formula": "R_i = sum_j (x_i - u_ij)^2 / ||x - u_j||^2 R_j",
+        "bias": "none (-log(alpha_j) / gamma is not shared)",
+        "domain": "any x",
+        "root": "x~ = u_j (the centre)",
+        "direction": "v_j = x - u_j",
+        "closed_form": "the squared differences: OCDistance.root_point, OCDistance.taylor_messages (midpoint gradient)",
+        "conservation": "every j with x != u_j",
+        "peers": {"Zennit": "-", "iNNvestigate": "-", "Captum": "-", "LRP Toolbox": "-"},
+        "tests": ["tests/test_oneclass.py::test_ocdistance_closed_form",
+                  "tests/test_oneclass.py::test_ocdistance_root_point_and_taylor_terms"],
+    }
 
     def layer_types(self):
         from ..layers.distance import SquaredDistance
