@@ -274,7 +274,10 @@ class EpsilonGammaBox(_ByLayerType):
 
 
 class EpsilonAlpha2Beta1(_ByLayerType):
-    """alpha=2, beta=1 on convolutions, epsilon on dense layers (Zennit's ``EpsilonAlpha2Beta1``)."""
+    """alpha=2, beta=1 on convolutions, epsilon on dense layers (as Zennit's ``EpsilonAlpha2Beta1``, but a
+    neuron whose contributions all have one sign passes on its relevance through that part,
+    ``AlphaBeta(2, 1, one_sided="conserve")``, instead of 2 R_j or R_j; ``dtd.conformance.peers.zennit``
+    reproduces Zennit's exactly)."""
 
     params = ("epsilon",)
 
@@ -282,7 +285,7 @@ class EpsilonAlpha2Beta1(_ByLayerType):
         self.epsilon = epsilon
 
     def conv_rule(self):
-        return AlphaBeta(2.0, 1.0)
+        return AlphaBeta(2.0, 1.0, one_sided="conserve")
 
 
 def _uniform(rule_cls, **fixed):

@@ -4,10 +4,11 @@ References: the structure of hand-built graphs (which layer reaches which), the 
 z-rule of a sum, and conservation itself: with every bias zero, every rule the named presets use
 passes on all the relevance it receives except a stabiliser's share (1e-6 / |z|), so the input
 relevance of a random residual network sums to f_c(x) within 1e-4 (float64; samples whose f_c is
-tiny are skipped, hypothesis draws the networks).  Alpha-beta is left out of that property: a
-neuron whose contributions are all of one sign sends ``alpha R_j`` (or ``-beta R_j``), not
-``R_j`` (0/0 := 0 for the empty part), which on these tiny layers (a corner of a 3x3 conv over a
-few channels after a ReLU) happens often; on real layers it is rare.  With the models' own signed biases the issue
+tiny are skipped, hypothesis draws the networks).  The preset epsilon-alpha2-beta1 passes the
+property because it uses ``AlphaBeta(2, 1, one_sided="conserve")``: with the default
+``one_sided="drop"`` a neuron whose contributions are all of one sign sends ``alpha R_j`` (or
+``-beta R_j``), which on these tiny layers (a corner of a 3x3 conv over a few channels after a
+ReLU) is common.  With the models' own signed biases the issue
 asks for sum(R)/f_c in [-0.1, 1.1] on real exported models (tests/test_models_exported.py).
 """
 import numpy as np
@@ -22,7 +23,7 @@ from dtd.layers import Affine, Conv2d, Dense, Flatten, MaxPool2d, ReLU, AvgPool2
 from dtd.rules import Epsilon, Gamma, PassThrough
 
 PRESETS = [("epsilon-gamma-box", {"low": -1.0, "high": 1.0}), ("epsilon-plus", {}),
-           ("dtd", {"low": -1.0, "high": 1.0})]
+           ("epsilon-alpha2-beta1", {}), ("dtd", {"low": -1.0, "high": 1.0})]
 
 
 def resnet_like(rng, c=4, bias=0.0, pre_bn=False):
@@ -88,7 +89,7 @@ def test_affine_passes_relevance_in_presets():
     x, R = rng.normal(size=(2, 3, 2, 2)), rng.normal(size=(2, 3, 2, 2))
     np.testing.assert_array_equal(layer.relevance(x, R, PassThrough()), R)
     g = resnet_like(rng, pre_bn=True)
-    for name, params in PRESETS + [("lrp-composition", {"low": -1.0, "high": 1.0}), ("epsilon-alpha2-beta1", {})]:
+    for name, params in PRESETS + [("lrp-composition", {"low": -1.0, "high": 1.0})]:
         assert composites.get(name, **params).plan(g)[0]["bn"] == PassThrough(), name
 
 
@@ -109,9 +110,20 @@ def test_presets_conserve_on_residual_graphs_without_bias(seed, pre_bn):
     fc = g.forward(x).max(axis=1)
     keep = np.abs(fc) > 1e-3
     for name, params in PRESETS:
+        acc = conservation_by_layer(g, x, composites.get(name, **params))
+        # every node without a stabiliser passes on exactly what it receives (rounding only) ...
+        for k, rule in enumerate(acc.rules):
+            if not rule.startswith("Epsilon"):
+                scale = np.abs(acc.received[:, k]) + np.abs(acc.output)
+                np.testing.assert_array_less(np.abs(acc.absorbed[:, k]), 1e-9 * scale + 1e-300,
+                                             err_msg=f"{name} {acc.names[k]} {rule}")
+        # ... and the stabilisers (1e-6 on Add and the dense layer) leave the total within 1e-4 of f_c, except
+        # where a residual sum is ~1e-3 and carries a large share of relevance of both signs (alpha-beta on
+        # these tiny random nets: measured up to 1.2e-3), hence 2e-3 for that preset
         R = g.explain(x, composites.get(name, **params))
         ratio = R.reshape(3, -1).sum(axis=1)[keep] / fc[keep]
-        np.testing.assert_allclose(ratio, 1.0, atol=1e-4, err_msg=name)
+        tol = 2e-3 if name == "epsilon-alpha2-beta1" else 1e-4
+        np.testing.assert_allclose(ratio, 1.0, atol=tol, err_msg=name)
 
 
 def test_conservation_by_layer_accounts_for_every_loss():

@@ -58,6 +58,8 @@ def _rules(input_shape, rng):
         "gamma-generalized-absorb": Gamma(0.5, bias="absorb", generalized=True),
         "alpha1-beta0": AlphaBeta(1, 0),
         "alpha2-beta1": AlphaBeta(2, 1),
+        "alpha2-beta1-conserve": AlphaBeta(2, 1, one_sided="conserve"),
+        "alpha3-beta2-conserve-stabilised": AlphaBeta(3, 2, epsilon=0.01, one_sided="conserve"),
         "zplus": ZPlus(),
         "zplus-signed": ZPlus(signed=True),
         "zplus-signed-positive-bias": ZPlus(bias="positive", signed=True),
@@ -184,6 +186,34 @@ def test_gamma_absorb_never_passes_on_more_than_it_receives():
             sent = rule.explicit(W, b, x, Rj).sum(axis=1)
             frac = np.divide(sent, R[:, j], out=np.zeros_like(sent), where=R[:, j] != 0)
             assert np.all(frac <= 1 + 1e-12), (generalized, j, frac)
+
+
+def test_one_sided_alpha_beta_conserves():
+    """AlphaBeta(one_sided="conserve"): a neuron whose contributions have one sign sends R_j through that part."""
+    W = np.array([[1.0, 2.0], [-1.0, -3.0], [1.0, -1.0]])
+    b = np.zeros(3)
+    x = np.array([[1.0, 1.0]])
+    R = np.array([[3.0, -4.0, 2.0]])
+    # contributions: neuron 0 [1, 2] (no negative part), neuron 1 [-1, -3] (no positive part), neuron 2 [1, -1]
+    # conserve: neuron 0 by z+ alone ([1, 2] / 3 * 3), neuron 1 by z- alone ([-1, -3] / -4 * -4),
+    # neuron 2 as usual (2 * [1, 0] / 1 * 2 - 1 * [0, -1] / -1 * 2 = [4, -2])
+    ref = [[1 - 1 + 4, 2 - 3 - 2]]
+    rule = AlphaBeta(2, 1, one_sided="conserve")
+    np.testing.assert_allclose(rule.explicit(W, b, x, R), ref, rtol=1e-14)
+    np.testing.assert_allclose(Dense(W, b).relevance(x, R, rule), ref, rtol=1e-14)
+    assert np.sum(ref) == pytest.approx(R.sum())
+    # the default drops the empty part: neuron 0 sends 2 * 3 = [2, 4], neuron 1 -1 * -4 = [1, 3]
+    np.testing.assert_allclose(AlphaBeta(2, 1).explicit(W, b, x, R), [[2 + 1 + 4, 4 + 3 - 2]], rtol=1e-14)
+    # conservation over random sparse layers with zero bias, where one-sided neurons are common
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(40, 3)) * (rng.uniform(size=(40, 3)) < 0.6)
+    b = np.zeros(40)
+    x = np.abs(rng.normal(size=(5, 3)))
+    R = rng.normal(size=(5, 40))
+    live = (np.abs(x[:, None, :] * W[None]) > 0).any(axis=2)      # neurons with some contribution
+    got = Dense(W, b).relevance(x, R, rule).sum(axis=1)
+    np.testing.assert_allclose(got, (R * live).sum(axis=1), rtol=1e-12)
+    assert not np.allclose(AlphaBeta(2, 1).explicit(W, b, x, R).sum(axis=1), (R * live).sum(axis=1))
 
 
 def test_zero_denominator_sends_nothing():

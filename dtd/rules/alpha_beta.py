@@ -1,5 +1,7 @@
 """LRP-alpha-beta."""
-from .base import Group, LinearRule, Term, negative, positive, sign_parts
+import numpy as np
+
+from .base import Group, LinearRule, Term, check_choice, negative, positive, sign_parts
 
 __all__ = ["AlphaBeta"]
 
@@ -21,6 +23,29 @@ class AlphaBeta(LinearRule):
     The LRP Toolbox writes this rule with ``beta = 1 - alpha`` (a sign
     convention): its ``alpha=2`` is our ``AlphaBeta(2, 1)``.
 
+    Parameters
+    ----------
+    alpha, beta : float
+        ``alpha - beta = 1``, both >= 0.
+    epsilon : float
+        Optional stabiliser on both denominators.
+    one_sided : {"drop", "conserve"}
+        What a neuron whose contributions all have one sign sends (one of its
+        denominators is exactly zero).  ``"drop"`` (the default, as Zennit,
+        iNNvestigate and the LRP Toolbox): the empty part sends nothing, so the
+        neuron passes on ``alpha R_j`` (only positive contributions) or
+        ``-beta R_j`` (only negative ones), not ``R_j``; on layers with few
+        inputs per neuron this compounds (a depthwise 3x3 convolution has 9:
+        MobileNetV2 with zero biases gets ``sum R = 82 f_c(x)`` with
+        ``AlphaBeta(2, 1)``).  ``"conserve"``: such a neuron redistributes
+        ``R_j`` over its one non-empty part,
+
+        .. math:: R_i = \frac{z_{ij}^\pm}{\sum_{i'} z_{i'j}^\pm + b_j^\pm} R_j,
+
+        which keeps ``sum_i R_i = R_j`` wherever alpha-beta's two-part form
+        would (dtd's named presets use it; with ``beta = 0`` there is no
+        negative part and the rule is z+ either way).
+
     Raises
     ------
     ValueError
@@ -32,11 +57,42 @@ class AlphaBeta(LinearRule):
     [[2.0, -1.0]]
     """
 
-    def __init__(self, alpha=1.0, beta=0.0, epsilon=0.0):
+    reference = {
+        "name": "LRP-alpha-beta",
+        "formula": "R_i = sum_j (alpha z_ij^+ / (sum_i' z_i'j^+ + b_j^+) - beta z_ij^- / (sum_i' z_i'j^- + b_j^-)) R_j, "
+                   "z_ij = x_i w_ij",
+        "bias": "b^+ in the positive part, b^- in the negative part",
+        "domain": "any x (signed inputs by the sign of the products)",
+        "closed_form": "two groups, q^+ = max(0, x_i w_ij) with coefficient alpha and q^- = min(0, x_i w_ij) with "
+                       "-beta: LinearRule.explicit",
+        "conservation": "alpha - beta = 1, zero biases and both parts non-zero; AlphaBeta(1, 0) = ZPlus for b <= 0",
+        "peers": {"Zennit": "AlphaBeta(alpha, beta)",
+                  "iNNvestigate": "AlphaBetaRule (lrp.alpha_beta, lrp.alpha_2_beta_1; whole b in both parts)",
+                  "Captum": "Alpha1_Beta0_Rule (alpha = 1 only)", "LRP Toolbox": "'alphabeta', alpha (beta = alpha - 1)"},
+        "tests": ["tests/test_rules_closed_form.py::test_fast_path_equals_closed_form",
+                  "tests/test_rules_closed_form.py::test_alpha1_beta0_equals_zplus_when_bias_nonpositive",
+                  "tests/test_crosscheck_zennit.py::test_rule_agrees"],
+    }
+
+    def __init__(self, alpha=1.0, beta=0.0, epsilon=0.0, one_sided="drop"):
         if not (alpha >= 0 and beta >= 0 and abs(alpha - beta - 1) < 1e-12):
             raise ValueError(f"AlphaBeta: need alpha - beta == 1 and alpha, beta >= 0, got alpha={alpha}, beta={beta}")
         self.alpha, self.beta = float(alpha), float(beta)
         self.epsilon = float(epsilon)
+        self.one_sided = check_choice(one_sided, ("drop", "conserve"), "AlphaBeta", "one_sided")
+
+    def __repr__(self):
+        extra = ", one_sided='conserve'" if self.one_sided == "conserve" else ""
+        return f"AlphaBeta(alpha={self.alpha!r}, beta={self.beta!r}, epsilon={self.epsilon!r}{extra})"
+
+    def _share(self, steps):
+        """``one_sided="conserve"``: where one part's denominator is zero, the other part carries ``R_j``
+        with coefficient 1 (its R is divided by alpha, or by -beta)."""
+        if self.one_sided != "conserve" or not self.beta or len(steps) < 2:
+            return
+        (Rp, zp, _), (Rn, zn, _) = steps[0], steps[1]
+        steps[0][0] = np.where(zn == 0, Rp / self.alpha, Rp).astype(Rp.dtype, copy=False)
+        steps[1][0] = np.where(zp == 0, -Rn / self.beta, Rn).astype(Rn.dtype, copy=False)
 
     def groups(self, x, weight, bias):
         xp, xn = sign_parts(x)

@@ -70,6 +70,20 @@ class PassThrough(Rule):
     ``docs/backends.md``); iNNvestigate's default BN rule does not conserve (``docs/graphs.md``).
     """
 
+    reference = {
+        "name": "pass-through",
+        "formula": "R_x = R_y (reshaped to x)",
+        "bias": "- (no bias; an Affine's shift t absorbs nothing)",
+        "domain": "any x; elementwise layers and one-input-per-output maps",
+        "closed_form": "the identity on relevance",
+        "conservation": "always: sum_i R_i = sum_j R_j",
+        "layers": "ReLU, Flatten, every layer with passes_relevance (activations, Dropout), Affine",
+        "peers": {"Zennit": "Pass (activations; unmerged BatchNorm)", "iNNvestigate": "activations passed through",
+                  "Captum": "ReLU passes (default)", "LRP Toolbox": "Rect.lrp (R unchanged)"},
+        "tests": ["tests/test_activations.py::test_relevance_passes_unchanged_and_float32_kept",
+                  "tests/test_activations.py::test_explanation_equals_zennit_pass_rule"],
+    }
+
     def layer_types(self):
         from ..layers.activation import Flatten, ReLU
         return (ReLU, Flatten)
@@ -464,8 +478,8 @@ class LinearRule(Rule):
     def _quotients(self, layer, x, R, out, groups, weight, bias, rows, prepared_z, memo, reuse=False):
         """Steps 1 and 2 of every group on one block of outputs: ``[(term, coef * sign, s, W_t)]``."""
         weight_of = _modified_weights(weight, memo, reuse)
-        result = []
         z_plain = out
+        steps = []
         for g, (group, terms) in enumerate(groups):
             Rg = R
             if group.where is not None:
@@ -482,9 +496,18 @@ class LinearRule(Rule):
                 for n, t in enumerate(terms):
                     zt = layer.linear(t.input, weight_of(t), gb if n == 0 else None)
                     z = _scaled(zt, t.sign) if z is None else _accumulate(z, zt, t.sign)
+            steps.append([Rg, z, own])
+        self._share(steps)
+        result = []
+        for (group, terms), (Rg, z, own) in zip(groups, steps):
             s = self._quotient(Rg, z, own)                 # step 2: s = R / z
             result += [(t, group.coef * t.sign, s, weight_of(t)) for t in terms]
         return result
+
+    def _share(self, steps):
+        """Between steps 1 and 2: ``steps`` is ``[[R_g, z_g, own], ...]`` per group (z before the stabiliser);
+        a rule may replace ``R_g`` in place (e.g. by output, from the other groups' denominators).  Default:
+        nothing."""
 
     @staticmethod
     def _backward(layer, x_shape, quotients):
@@ -566,15 +589,18 @@ class LinearRule(Rule):
         if connected is None:
             connected = W != 0
         result = np.zeros(x.shape, dtype=np.result_type(x, W))
+        data = []
         for coef, q, bias, *where in self.explicit_groups(W, b, x, connected):
             z = q.sum(axis=2)
             if bias is not None:
                 z = z + bias
-            z = stabilize(z, self.epsilon)
             Rg = R
             if where and where[0] is not None:
                 Rg = np.where(select(x @ W.T + (0 if b is None else b), where[0]), R, 0)
-            result += coef * np.einsum("nji,nj->ni", q, safe_divide(Rg, z))
+            data.append((coef, q, [Rg, z, True]))
+        self._share([step for _, _, step in data])
+        for coef, q, (Rg, z, _) in data:
+            result += coef * np.einsum("nji,nj->ni", q, safe_divide(Rg, stabilize(z, self.epsilon)))
         return result
 
 
