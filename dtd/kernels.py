@@ -15,9 +15,11 @@ the data), which is exactly a two-layer network:
 
 .. math::
 
-    h_j = \lVert x - u_j \rVert^2 - \gamma^{-1} \log \alpha_j \quad
-    (:class:`~dtd.layers.SquaredDistance`), \qquad
-    o = -\gamma^{-1} \log \sum_j e^{-\gamma h_j} \quad (:class:`~dtd.layers.SoftMinPool`).
+    h_j = \lVert x - u_j \rVert^2 - \gamma^{-1} \log \alpha_j, \qquad
+    o = -\gamma^{-1} \log \sum_j e^{-\gamma h_j},
+
+a distance layer (:class:`~dtd.layers.SquaredDistance`) and a soft min-pooling
+(:class:`~dtd.layers.SoftMinPool`).
 
 ``net.explain(x, None)`` (the layers' default rules :class:`~dtd.rules.OCSoftMin`
 and :class:`~dtd.rules.OCDistance`) is OC-DTD; ``net.forward(x)`` is
