@@ -14,6 +14,7 @@ __all__ = ["main", "COMMANDS", "CommandError"]
 #: command modules, in the order ``--help`` lists them
 COMMANDS = ["demo", "explain", "evaluate", "compare", "render", "conformance"]
 COMMANDS += ["info", "convert"]
+COMMANDS += ["rules"]
 
 
 class CommandError(Exception):

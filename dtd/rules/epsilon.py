@@ -25,6 +25,24 @@ class Epsilon(LinearRule):
     [[2.0, 6.0]]
     """
 
+    reference = {
+        "name": "LRP-0 / LRP-epsilon",
+        "formula": "R_i = sum_j x_i w_ij / (sum_i' x_i' w_i'j + b_j + eps sign(z_j)) R_j",
+        "bias": "b_j (all of it)",
+        "domain": "any x",
+        "root": "LRP-0 only: x~ = 0 (t = 1), a root point only when b_j = 0",
+        "direction": "v = x",
+        "closed_form": "q_ij = x_i w_ij, denominator z_j + eps sign(z_j): LinearRule.explicit",
+        "conservation": "eps = 0 and b = 0 (neurons with z_j = 0 send nothing); else b_j / z_j and "
+                        "eps / (|z_j| + eps) of R_j are absorbed",
+        "peers": {"Zennit": "Epsilon(epsilon)", "iNNvestigate": "EpsilonRule (lrp.epsilon); LRP-0: ZRule (lrp.z)",
+                  "Captum": "EpsilonRule(epsilon)", "LRP Toolbox": "'epsilon', e; LRP-0: 'simple'"},
+        "tests": ["tests/test_rules_closed_form.py::test_fast_path_equals_closed_form",
+                  "tests/test_dtd_derivation.py::test_lrp0_is_dtd_at_the_origin",
+                  "tests/test_properties.py::test_lrp0_with_zero_biases_is_conservative",
+                  "tests/test_crosscheck_zennit.py::test_rule_agrees"],
+    }
+
     def __init__(self, epsilon=0.0):
         if not epsilon >= 0:
             raise ValueError(f"Epsilon: epsilon must be >= 0, got {epsilon}")

@@ -20,6 +20,18 @@ class Flat(LinearRule):
     [[2.0, 2.0]]
     """
 
+    reference = {
+        "name": "flat",
+        "formula": "R_i = sum_j 1[i connected to j] / #{i' connected to j} R_j",
+        "bias": "none",
+        "domain": "any x (ignores x and the weights' values)",
+        "closed_form": "q_ij = 1 where connected (w^2 with all weights 1): LinearRule.explicit",
+        "conservation": "every neuron with a connected input",
+        "peers": {"Zennit": "Flat()", "iNNvestigate": "FlatRule (lrp.flat)", "Captum": "-", "LRP Toolbox": "'flat'"},
+        "tests": ["tests/test_rules_closed_form.py::test_fast_path_equals_closed_form",
+                  "tests/test_crosscheck_zennit.py::test_rule_agrees"],
+    }
+
     def __init__(self, epsilon=0.0):
         self.epsilon = float(epsilon)
 

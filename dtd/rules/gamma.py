@@ -52,6 +52,25 @@ class Gamma(LinearRule):
     [[2.0, 1.0]]
     """
 
+    reference = {
+        "name": "LRP-gamma",
+        "formula": "R_i = sum_j x_i (w_ij + gamma w_ij^+) / (sum_i' x_i' (w_i'j + gamma w_i'j^+) + b_j + gamma b_j^+) R_j",
+        "bias": "b + gamma b^+ (default); bias='plain': b; 'none': nothing; 'absorb': (1 + gamma) b^+",
+        "domain": "x >= 0 with z_j > 0 where R_j != 0; generalized=True: any x and any sign of z_j",
+        "root": "bias='none' only: x~ = x - t v, t_j = z_j / sum_i x_i (w_ij + gamma w_ij^+)",
+        "direction": "v_i = x_i (1 + gamma 1[w_ij > 0]) (bias='none'; Montavon et al. 2019)",
+        "closed_form": "q_ij = x_i (w_ij + gamma w_ij^+); generalized: x^+ (w + gamma w^+) + x^- (w + gamma w^-) "
+                       "for z_j > 0, w^+ and w^- exchanged for z_j < 0: LinearRule.explicit",
+        "conservation": "bias='none' (or b = 0) and a non-zero denominator; a bias absorbs its share; "
+                        "'absorb' never passes on more than R_j",
+        "peers": {"Zennit": "Gamma(gamma) (the generalised rule: generalized=True)", "iNNvestigate": "-",
+                  "Captum": "GammaRule(gamma) (bias='plain')", "LRP Toolbox": "-"},
+        "tests": ["tests/test_rules_closed_form.py::test_fast_path_equals_closed_form",
+                  "tests/test_rules_closed_form.py::test_gamma_absorb_never_passes_on_more_than_it_receives",
+                  "tests/test_rule_options.py::test_generalized_gamma_by_hand",
+                  "tests/test_crosscheck_captum.py::test_gamma_bias_is_not_boosted"],
+    }
+
     def __init__(self, gamma=0.25, epsilon=0.0, bias="gamma", generalized=False):
         if not gamma >= 0 or not epsilon >= 0:
             raise ValueError(f"Gamma: gamma and epsilon must be >= 0, got {gamma}, {epsilon}")

@@ -15,6 +15,17 @@ class _LRNRule(Rule):
 class LRNIdentity(_LRNRule):
     """Treat the renormalization as the identity: ``R_x = R_y`` (the default for :class:`dtd.layers.LRN`)."""
 
+    reference = {
+        "name": "LRN identity",
+        "formula": "R_x = R_y",
+        "bias": "- (no bias)",
+        "domain": "any x",
+        "closed_form": "the identity on relevance",
+        "conservation": "always",
+        "peers": {"Zennit": "-", "iNNvestigate": "-", "Captum": "-", "LRP Toolbox": "-"},
+        "tests": ["tests/test_lrn.py::test_identity_rule_passes_relevance_unchanged"],
+    }
+
     def relevance(self, layer, x, R):
         return R.astype(x.dtype, copy=True)
 
@@ -42,6 +53,22 @@ class LRNTaylor(_LRNRule):
     epsilon : float
         Stabiliser of the denominator (``sign(0) = +1``); 0 means 0/0 := 0.
     """
+
+    reference = {
+        "name": "LRN first-order Taylor",
+        "formula": "R_j = sum_k z_jk / (sum_i z_ik + eps sign) R_k, z_kk = x_k / (1 + b x_k^2)^c, "
+                   "z_jk = -2 b c x_j^2 x_k / (1 + b sum_{i in w(k)} x_i^2)^(c+1)",
+        "bias": "- (the constant k cancels)",
+        "domain": "any x (a neighbour that suppresses y_k gets negative relevance)",
+        "root": "not a root point: y_k expanded at z1 = x, evaluated at z2 = (0, .., x_k, .., 0)",
+        "direction": "-",
+        "closed_form": "z_jk = dy_k/dx_j(x) x_j (j != k), z_kk = y_k(z2): LRNTaylor.terms",
+        "conservation": "eps = 0 (up to the stabiliser: sum_k R_k Z_k / (Z_k + eps sign(Z_k)))",
+        "peers": {"Zennit": "-", "iNNvestigate": "-", "Captum": "-", "LRP Toolbox": "-"},
+        "tests": ["tests/test_lrn.py::test_taylor_terms_equal_finite_difference_jacobian",
+                  "tests/test_lrn.py::test_taylor_rule_equals_explicit_loop",
+                  "tests/test_lrn.py::test_taylor_rule_conserves_up_to_stabiliser"],
+    }
 
     def __init__(self, epsilon=1e-9):
         if not epsilon >= 0:

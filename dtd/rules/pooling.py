@@ -29,6 +29,20 @@ class WinnerTakeAll(Rule):
     [[0.0, 4.0], [0.0, 0.0]]
     """
 
+    reference = {
+        "name": "winner-take-all",
+        "formula": "R_i = sum_j 1[x_i = max of window j] / #{maxima of window j} R_j",
+        "bias": "- (no bias)",
+        "domain": "any x",
+        "closed_form": "the max-pooling gradient with ties shared (ties='first': to the first maximum)",
+        "conservation": "always (every window has a maximum)",
+        "peers": {"Zennit": "no rule: PyTorch's gradient (ties='first')", "iNNvestigate": "the gradient (ties='first')",
+                  "Captum": "EpsilonRule on MaxPool2d (ties='first')", "LRP Toolbox": "MaxPool (ties shared)"},
+        "tests": ["tests/test_layers.py::test_maxpool_tie_split_by_hand",
+                  "tests/test_pooling_fast.py::test_winner_take_all_tile_path_equals_general_and_loop",
+                  "tests/test_crosscheck_zennit.py::test_max_pool_ties_go_to_the_first_maximum"],
+    }
+
     def __init__(self, ties="split"):
         self.ties = check_choice(ties, ("split", "first"), "WinnerTakeAll", "ties")
 
@@ -65,6 +79,21 @@ class Proportional(Rule):
     >>> MaxPool2d(2).relevance(x, np.array([[[[4.0]]]]), Proportional())[0, 0].tolist()
     [[1.0, 3.0], [0.0, 0.0]]
     """
+
+    reference = {
+        "name": "proportional / p-norm pooling",
+        "formula": "R_i = sum_j x_i / sum_{i' in window j} x_i' R_j",
+        "bias": "- (no bias)",
+        "domain": "x >= 0 (activations after a ReLU)",
+        "root": "x~ = 0 (sum pooling: z+ with weights 1; p-norm: ||x||_p / ||x||_1 held constant)",
+        "direction": "v = x",
+        "closed_form": "the window sums: R / sum over the window, spread back times x",
+        "conservation": "every window with a non-zero sum",
+        "peers": {"Zennit": "Norm() (on AvgPool2d)", "iNNvestigate": "average pooling by the z-rule",
+                  "Captum": "EpsilonRule on AvgPool2d", "LRP Toolbox": "SumPool with 'simple'"},
+        "tests": ["tests/test_pooling_fast.py::test_proportional_tile_path_equals_general_and_loop",
+                  "tests/test_pooling_fast.py::test_proportional_conserves_for_positive_inputs"],
+    }
 
     def layer_types(self):
         from ..layers.pooling import AvgPool2d, LpPool2d, MaxPool2d, SumPool2d

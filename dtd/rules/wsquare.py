@@ -32,6 +32,22 @@ class WSquare(DTDRule):
     [[2.0, 8.0]]
     """
 
+    reference = {
+        "name": "w^2",
+        "formula": "R_i = sum_j w_ij^2 / sum_i' w_i'j^2 R_j",
+        "bias": "none (default); bias='square': b_j^2",
+        "domain": "any x (R^d)",
+        "root": "x~ = x - t w_j, t_j = z_j / ||w_j||^2: the nearest root point (Euclidean)",
+        "direction": "v = w_j (the gradient)",
+        "closed_form": "q_ij = w_ij^2; DTDRule.root_point, DTDRule.taylor_messages",
+        "conservation": "every neuron with w_j != 0",
+        "peers": {"Zennit": "WSquare() (adds b^2: bias='square')", "iNNvestigate": "WSquareRule (lrp.w_square)",
+                  "Captum": "-", "LRP Toolbox": "'ww'"},
+        "tests": ["tests/test_dtd_derivation.py::test_root_point_and_taylor_terms",
+                  "tests/test_rules_closed_form.py::test_fast_path_equals_closed_form",
+                  "tests/test_crosscheck_zennit.py::test_rule_agrees"],
+    }
+
     def __init__(self, epsilon=0.0, bias="none"):
         self.epsilon = float(epsilon)
         self.bias = check_choice(bias, ("none", "square"), "WSquare", "bias")

@@ -29,6 +29,23 @@ class ZBox(DTDRule):
     [[0.5, 0.5]]
     """
 
+    reference = {
+        "name": "z^B",
+        "formula": "R_i = sum_j (x_i w_ij - l_i w_ij^+ - h_i w_ij^-) / sum_i' (x_i' w_i'j - l_i' w_i'j^+ - h_i' w_i'j^-) R_j",
+        "bias": "none",
+        "domain": "a box l <= x <= h (pixels)",
+        "root": "x~ = x - t v, t_j = z_j / sum_i v_ij w_ij; inside the box",
+        "direction": "v_i = x_i - l_i 1[w_ij > 0] - h_i 1[w_ij < 0]",
+        "closed_form": "q_ij = x_i w_ij - l_i w_ij^+ - h_i w_ij^-; DTDRule.root_point, DTDRule.taylor_messages",
+        "conservation": "every neuron with a non-zero denominator (x not at the box corner that zeroes it)",
+        "example": {"low": 0.0, "high": 1.0},
+        "peers": {"Zennit": "ZBox(low, high)", "iNNvestigate": "BoundedRule(low, high)", "Captum": "-",
+                  "LRP Toolbox": "-"},
+        "tests": ["tests/test_dtd_derivation.py::test_root_point_and_taylor_terms",
+                  "tests/test_rules_closed_form.py::test_fast_path_equals_closed_form",
+                  "tests/test_crosscheck_zennit.py::test_rule_agrees"],
+    }
+
     def __init__(self, low, high, epsilon=0.0):
         low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
         if not (np.isfinite(low).all() and np.isfinite(high).all()):

@@ -50,6 +50,25 @@ class ZPlus(DTDRule):
     [[0.5, 0.0, 1.5]]
     """
 
+    reference = {
+        "name": "z+",
+        "formula": "R_i = sum_j z_ij^+ / sum_i' z_i'j^+ R_j, z_ij^+ = max(0, x_i w_ij)",
+        "bias": "none (default); bias='positive': b^+; 'plain': b",
+        "domain": "x >= 0 and b_j <= 0 (ReLU detection neurons)",
+        "root": "x~ = x - t v, t_j = z_j / sum_i x_i w_ij^+ in [0, 1] when b_j <= 0, so x~ >= 0",
+        "direction": "v_i = x_i 1[w_ij > 0]",
+        "closed_form": "q_ij = x_i w_ij^+ (x >= 0); DTDRule.root_point, DTDRule.taylor_messages",
+        "conservation": "every neuron with sum_i z_ij^+ > 0 (signed=True: z_j < 0 by z^-, z_j = 0 sends nothing)",
+        "peers": {"Zennit": "ZPlus() (b^+: bias='positive')",
+                  "iNNvestigate": "ZPlusRule, ZPlusFastRule (lrp.z_plus, lrp.z_plus_fast)",
+                  "Captum": "Alpha1_Beta0_Rule(set_bias_to_zero=True) on x >= 0",
+                  "LRP Toolbox": "'alphabeta', 1 (b^+: bias='positive')"},
+        "tests": ["tests/test_dtd_derivation.py::test_root_point_and_taylor_terms",
+                  "tests/test_dtd_derivation.py::test_zplus_root_outside_domain_when_bias_positive",
+                  "tests/test_rules_closed_form.py::test_fast_path_equals_closed_form",
+                  "tests/test_rules_closed_form.py::test_signed_zplus_by_hand"],
+    }
+
     def __init__(self, epsilon=0.0, bias="none", signed=False):
         self.epsilon = float(epsilon)
         self.bias = check_choice(bias, ("none", "positive", "plain"), "ZPlus", "bias")
