@@ -370,8 +370,9 @@ def test_edge_detection_closed_form():
     for n in range(2):
         for i in range(5):
             for j in range(6):
-                gh = sum(w * (px(img[n], i + 1, j + k) - px(img[n], i - 1, j + k)) for k, w in ((-1, 1), (0, 2), (1, 1)))
-                gw = sum(w * (px(img[n], i + k, j + 1) - px(img[n], i + k, j - 1)) for k, w in ((-1, 1), (0, 2), (1, 1)))
+                taps = ((-1, 1), (0, 2), (1, 1))
+                gh = sum(w * (px(img[n], i + 1, j + k) - px(img[n], i - 1, j + k)) for k, w in taps)
+                gw = sum(w * (px(img[n], i + k, j + 1) - px(img[n], i + k, j - 1)) for k, w in taps)
                 np.testing.assert_allclose(R[n, i * 6 + j], (gh / 8) ** 2 + (gw / 8) ** 2, rtol=1e-12, atol=1e-15)
     with pytest.raises(ValueError, match="need images"):
         edge_detection(img.reshape(2, 30))

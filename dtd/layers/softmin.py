@@ -51,7 +51,9 @@ class SoftMinPool(Layer):
         return (shape[0], 1)
 
     def weights(self, h, beta=None):
-        r"""Soft assignments :math:`p_j = e^{-\beta h_j} / \sum_k e^{-\beta h_k}` (``beta`` defaults to gamma), shape (N, m)."""
+        r"""Soft assignments :math:`p_j = e^{-\beta h_j} / \sum_k e^{-\beta h_k}`, shape (N, m).
+
+        ``beta`` defaults to the layer's gamma (then :math:`p_j = \partial o / \partial h_j`)."""
         beta = self.gamma if beta is None else beta
         e = h - h.min(axis=1, keepdims=True)
         e *= -beta
