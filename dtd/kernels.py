@@ -99,11 +99,11 @@ def _sklearn_parts(model):
                          f"kernel exp(-gamma ||x - u||^2), kernel='rbf'")
     if not hasattr(model, "support_vectors_") or not hasattr(model, "dual_coef_"):
         raise ValueError("from_sklearn: the OneClassSVM is not fitted (call model.fit(X) first)")
-    u = model.support_vectors_
-    if hasattr(u, "toarray"):    # fitted on a sparse matrix
-        u = u.toarray()
-    u = np.asarray(u, dtype=np.float64)
-    a = np.asarray(model.dual_coef_, dtype=np.float64).reshape(-1)
+    def dense(a):                # a model fitted on a sparse matrix keeps sparse support vectors and coefficients
+        return np.asarray(a.toarray() if hasattr(a, "toarray") else a, dtype=np.float64)
+
+    u = dense(model.support_vectors_)
+    a = dense(model.dual_coef_).reshape(-1)
     gamma = getattr(model, "_gamma", None)           # 'scale' and 'auto' resolved at fit time
     if gamma is None:
         raise ValueError("from_sklearn: the model has no resolved gamma (_gamma); is it fitted?")

@@ -398,3 +398,17 @@ def test_load_refuses_a_bad_one_class_file(tmp_path):
     np.savez(bad, **arrays)
     with pytest.raises(ModelFileError, match=r"layer 0 \(SquaredDistance\): .*bias has 2 entries, centers has 3 rows"):
         dtd.load(bad)
+
+
+def test_from_sklearn_fitted_on_sparse_data():
+    svm = pytest.importorskip("sklearn.svm")
+    from scipy import sparse
+    from dtd.kernels import from_sklearn
+    rng = np.random.default_rng(16)
+    X = rng.normal(size=(60, 4)) * (rng.uniform(size=(60, 4)) < 0.6)
+    model = svm.OneClassSVM(gamma=0.2, nu=0.3).fit(sparse.csr_matrix(X))
+    assert sparse.issparse(model.support_vectors_)
+    net = from_sklearn(model)
+    xt = rng.normal(size=(8, 4))
+    ref = -np.log((model.decision_function(sparse.csr_matrix(xt)) + model.offset_) / model.dual_coef_.sum()) / 0.2
+    np.testing.assert_allclose(net.forward(xt)[:, 0], ref, rtol=TOL)
