@@ -35,8 +35,10 @@ The zoo (:data:`ZOO`, built by :func:`build`):
 Every builder takes ``width`` (channel scale), ``num_classes`` and the input's
 spatial ``size``; ``build(name, "small")`` gives a fast variant (width 1/8 or so,
 32x32 or 64x64, shallower where the depth is a parameter), ``build(name, "full")``
-the published size at 224x224.  Weights are drawn from ``torch.manual_seed(seed)``;
-BatchNorm statistics are first calibrated (one training-mode pass over a random
+the published size at 224x224.  Weights are drawn from ``torch.manual_seed(seed)``:
+every convolution and linear layer He-normal (fan-in, so activations stay of order
+one, as in a trained net, rather than shrinking until the biases make the output),
+every bias N(0, 0.1²); BatchNorm statistics are first calibrated (one training-mode pass over a random
 batch, so the activations stay of order one through deep nets) and then made
 non-trivial and random: ``running_mean`` shifted, ``running_var`` scaled by a
 factor in [0.5, 2], ``weight`` in [0.5, 1.5], ``bias`` ~ N(0, 0.2²), so that
@@ -56,7 +58,7 @@ except ImportError:        # the module imports without torch; its builders need
     torch = F = nn = None
     _Module = object
 
-__all__ = ["ZOO", "ZooEntry", "build", "example_input", "export", "EXPORTERS", "INPUT_LOW", "INPUT_HIGH",
+__all__ = ["ZOO", "ZooEntry", "build", "example_input", "export", "without_biases", "EXPORTERS", "INPUT_LOW", "INPUT_HIGH",
            "BasicBlock", "Bottleneck", "ResNet", "VGG", "MobileNetV2", "MobileNetV3Small", "DenseNet",
            "SqueezeNet", "InceptionNet", "ShuffleNetV2", "AlexNetLRN", "LeNet5", "SigmoidMLP", "AvgPoolNet"]
 
@@ -799,6 +801,19 @@ for _v in ("ceil", "pad_include", "pad_exclude", "global"):
 del _v
 
 
+def _init_weights(model, generator):
+    """Every Conv2d / Linear: He-normal weights (fan-in, ReLU gain: activations stay of order one through
+    the depth, where torch's default init shrinks them ~2.4x per layer and the biases would end up making
+    the output), biases N(0, 0.1²)."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                fan_in = m.weight[0].numel()
+                m.weight.copy_(torch.randn(m.weight.shape, generator=generator) * math.sqrt(2.0 / fan_in))
+                if m.bias is not None:
+                    m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=generator))
+
+
 def _randomise_batchnorm(model, channels, size, generator):
     """Calibrate BatchNorm statistics on one random batch (training mode, cumulative average), then perturb:
     mean + N(0, 0.1²) std, var x U[0.5, 2], weight U[0.5, 1.5], bias N(0, 0.2²)."""
@@ -850,6 +865,7 @@ def build(name, variant="small", seed=0, **overrides):
     torch.manual_seed(seed)
     model = entry.make(**kwargs)
     gen = torch.Generator().manual_seed(seed + 1)
+    _init_weights(model, gen)
     _randomise_batchnorm(model, entry.channels, kwargs["size"], gen)
     model.eval()
     return model, (1, entry.channels, kwargs["size"], kwargs["size"])
@@ -861,6 +877,33 @@ def example_input(shape, seed=0, dtype=None):
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(*shape, generator=gen).clamp_(INPUT_LOW, INPUT_HIGH)
     return x if dtype is None else x.to(dtype)
+
+
+def without_biases(net):
+    r"""A copy of the dtd network ``net`` with every layer's ``bias`` and ``shift`` array set to zero.
+
+    Each :class:`~dtd.layers.Dense` / :class:`~dtd.layers.Conv2d` (grouped included) bias and each
+    :class:`~dtd.layers.Affine` shift (the folded BatchNorm shifts among them): the network
+    :math:`f(x)` becomes positively homogeneous when its nonlinearities are (ReLU, max pooling), so a
+    conservative explanation has :math:`\sum_i R_i = f_c(x)` exactly.  Needs no torch.
+
+    >>> from dtd import Sequential
+    >>> from dtd.layers import Dense
+    >>> net = without_biases(Sequential([Dense([[1.0, 2.0]], [3.0])]))
+    >>> net.forward(np.array([[1.0, 1.0]])).tolist()
+    [[3.0]]
+    """
+    import copy
+
+    import numpy as np
+    net = copy.deepcopy(net)
+    ops = [n.op for n in net.nodes] if hasattr(net, "nodes") else list(net.layers)
+    for op in ops:
+        for key in ("bias", "shift"):
+            a = getattr(op, key, None)
+            if isinstance(a, np.ndarray):
+                setattr(op, key, np.zeros_like(a))
+    return net
 
 
 #: exporter name -> (dynamo, opset_version); ``None`` lets torch choose (the dynamo exporter's default)

@@ -1,0 +1,224 @@
+"""Today's architectures, exported by torch's exporters, loaded by dtd (issue 14, "Tests and measurements").
+
+The models are the small variants of :mod:`dtd.conformance.torch_zoo` (torchvision-shaped ResNet-18/50,
+VGG-11-BN, MobileNetV2, MobileNetV3-small, DenseNet-121, SqueezeNet 1.1, an Inception-like net,
+ShuffleNetV2, AlexNet with ``nn.LocalResponseNorm``, LeNet-5, a Sigmoid MLP, four average-pooling
+variants; BatchNorm statistics random, so folding is exercised), exported once per module (cached in
+``tmp_path_factory``) with the TorchScript exporter (``ts17``: opset 17, and ``ts13`` for a few models) and
+the dynamo exporter (``dynamo``: torch's default opset, weights in an external ``.onnx.data`` file; a
+subset of the models, one per structural feature, to keep the file's runtime near a minute: its exports
+take ~3 s each).
+
+References and tolerances (every comparison is against an independent computation):
+
+* float32 forward against onnxruntime on the same file: ``|dtd - ort| <= 1e-5 |ort| + 1e-5 max|ort|``
+  (two float32 implementations summing in different orders; the floor is for logits near zero);
+* float64 forward (the model exported after ``model.double()``) against torch in float64:
+  ``|dtd - torch| <= 1e-10 |torch| + 1e-10 max|torch|`` (BatchNorm folding and summation order only);
+  1e-7 for MobileNetV3-small, whose file holds HardSigmoid's ``alpha = 1/6`` as a float32 attribute;
+* conservation, the issue's bounds, float64, 2 inputs (standard normal clipped to [-3, 3]; box presets
+  get ``low=-3, high=3``), ``c`` the argmax: with the models' own biases ``sum(R) / f_c(x)`` in
+  [-0.1, 1.1]; with every bias set to zero (:func:`~dtd.conformance.torch_zoo.without_biases`) within 1e-4
+  of 1, for ``epsilon-plus``, ``epsilon-gamma-box`` and ``dtd``.  Two presets cannot meet the zero-bias
+  bound by the definition of their rules, so it is not tested on them (their figures are in
+  ``docs/models.md``, ``python benchmarks/models_table.py``):
+
+  - ``lrp-composition`` gives its middle third ``Epsilon(0.25)``, which absorbs relevance by design
+    (0.1-0.97 of f_c on these models), so for it the zero-bias test is one-sided: no relevance created,
+    ``sum(R) / f_c <= 1 + 1e-4``, and not all of it lost, ``> 0``;
+  - ``epsilon-alpha2-beta1``: a neuron whose contributions ``x_i w_ij`` all have one sign has an empty
+    negative (or positive) part, which sends nothing (0/0 := 0, as in Zennit's ``AlphaBeta``), so the
+    other part sends ``alpha R_j`` (or ``-beta R_j``): relevance is created even without biases.  Narrow
+    layers make such neurons common (depthwise 3x3 convolutions: 9 products; the small variants' 1x1
+    convolutions over 8 channels, half of them zero after a ReLU): measured 1.04 (ResNet-18),
+    66 (MobileNetV2), 17 (SqueezeNet) times f_c.
+
+Failures name model, exporter and preset in the test id.  Some are expected to fail until the issue's
+work lands (the presets' rules on signed outputs, alpha-beta on one-sided neurons); none is marked xfail.
+"""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+import dtd  # noqa: E402
+from dtd.conformance import torch_zoo as zoo  # noqa: E402
+from dtd.io import load_onnx  # noqa: E402
+
+LOADING = list(zoo.ZOO)
+#: the dynamo exporter on one model per structural feature (residual Add, pre-activation + Concat, Clip +
+#: depthwise, Hardswish + squeeze-excitation, Split + channel shuffle, branches + avg_pool2d counting the
+#: padding, the LRN subgraph, Sigmoid, ceil-mode pooling)
+DYNAMO = ["resnet18", "densenet121", "mobilenet_v2", "mobilenet_v3s", "shufflenet_v2", "inception", "alexnet_lrn",
+          "mlp_sigmoid", "avgpool_ceil"]
+#: float64 forward tolerance where the file cannot hold the float64 model: ONNX float attributes are float32,
+#: and MobileNetV3's HardSigmoid (``alpha`` = 1/6) is written as 0.16666667163 (relative error 3e-8)
+F64_RTOL = {"mobilenet_v3s": 1e-7}
+TS13 = ["resnet18", "mobilenet_v2", "alexnet_lrn"]
+CASES = ([(m, "ts17") for m in LOADING] + [(m, "dynamo") for m in DYNAMO] + [(m, "ts13") for m in TS13])
+IDS = [f"{m}-{e}" for m, e in CASES]
+PRESETS = ("epsilon-plus", "epsilon-gamma-box", "epsilon-alpha2-beta1", "dtd", "lrp-composition")
+BOX = {"epsilon-gamma-box", "dtd", "lrp-composition"}
+
+
+def _need_exporter(exporter):
+    """The dynamo exporter needs onnxscript."""
+    if exporter == "dynamo":
+        pytest.importorskip("onnxscript")
+
+
+class _Cache:
+    """Models, exports and loaded networks, made on first use and kept for the module."""
+
+    def __init__(self, folder):
+        self.folder, self.models, self.files, self.nets = folder, {}, {}, {}
+
+    def model(self, name):
+        if name not in self.models:
+            self.models[name] = zoo.build(name, "small")
+        return self.models[name]
+
+    def file(self, name, exporter, dtype):
+        key = name, exporter, dtype
+        if key not in self.files:
+            model, shape = self.model(name)
+            self.files[key] = zoo.export(model, shape, self.folder / f"{name}-{exporter}-{dtype}.onnx",
+                                         exporter, dtype)
+        return self.files[key]
+
+    def net(self, name, exporter, dtype):
+        """The loaded network, or the exception loading raised (re-raised by the caller's test)."""
+        key = name, exporter, dtype
+        if key not in self.nets:
+            try:
+                self.nets[key] = load_onnx(self.file(name, exporter, dtype))
+            except Exception as e:      # noqa: BLE001 (each test that needs the network re-raises it)
+                self.nets[key] = e
+        if isinstance(self.nets[key], Exception):
+            raise self.nets[key]
+        return self.nets[key]
+
+    def inputs(self, name, n=2, dtype=np.float32):
+        _, shape = self.model(name)
+        return zoo.example_input((n,) + tuple(shape[1:]), seed=1).numpy().astype(dtype)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return _Cache(tmp_path_factory.mktemp("zoo"))
+
+
+def _preset(name):
+    kw = dict(low=zoo.INPUT_LOW, high=zoo.INPUT_HIGH) if name in BOX else {}
+    return dtd.composites.get(name, **kw)
+
+
+def _ort_run(sess, x):
+    """onnxruntime's output, one sample at a time (the exports have a fixed batch of 1)."""
+    name = sess.get_inputs()[0].name
+    return np.concatenate([sess.run(None, {name: x[i:i + 1]})[0] for i in range(len(x))])
+
+
+def _ratios(net, x, preset):
+    """``sum(R) / f_c(x)`` per sample, c the argmax, float64."""
+    out = net.forward(x)
+    c = np.argmax(out, axis=1)
+    fc = out[np.arange(len(x)), c]
+    assert np.all(fc != 0)
+    R = net.explain(x, _preset(preset), target=c)
+    return R.reshape(len(x), -1).sum(axis=1, dtype=np.float64) / fc
+
+
+# ------------------------------------------------------------------------------------------ the zoo itself
+
+TORCHVISION_PARAMS = {"resnet18": 11_689_512, "resnet50": 25_557_032, "vgg11_bn": 132_868_840,
+                      "mobilenet_v2": 3_504_872, "mobilenet_v3s": 2_542_856, "densenet121": 7_978_856,
+                      "squeezenet1_1": 1_235_496, "shufflenet_v2": 2_278_604, "alexnet_lrn": 61_100_840}
+
+
+@pytest.mark.parametrize("name", sorted(TORCHVISION_PARAMS))
+def test_full_variants_have_torchvisions_parameter_counts(name):
+    """The full variants are torchvision's models: same parameter count as torchvision's published one
+    (``alexnet_lrn``: torchvision's AlexNet, the LRN layers have no parameters).  Built on the meta device."""
+    entry = zoo.ZOO[name]
+    with torch.device("meta"):
+        model = entry.make(**entry.full)
+    assert sum(p.numel() for p in model.parameters()) == TORCHVISION_PARAMS[name]
+
+
+def test_resnet_blocks_have_torchvisions_names():
+    """Zennit's ResNetCanonizer finds blocks by class name and these attributes."""
+    model, _ = zoo.build("resnet50", "small")
+    blocks = [m for m in model.modules() if type(m).__name__ == "Bottleneck"]
+    assert blocks and all(hasattr(b, a) for b in blocks
+                          for a in ("conv1", "bn1", "relu", "conv2", "bn2", "conv3", "bn3", "downsample"))
+    assert [n for n, _ in model.named_children()] == ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2",
+                                                      "layer3", "layer4", "avgpool", "fc"]
+
+
+def test_batchnorm_statistics_are_not_trivial():
+    model, _ = zoo.build("resnet18", "small")
+    bn = model.layer1[0].bn1
+    assert bn.running_mean.abs().min() > 0 and (bn.running_var - 1).abs().min() > 0
+    assert (bn.weight - 1).abs().min() > 0 and bn.bias.abs().min() > 0
+
+
+# ------------------------------------------------------------------------------------------ load and forward
+
+@pytest.mark.parametrize("name, exporter", CASES, ids=IDS)
+def test_forward_matches_onnxruntime_float32(cache, name, exporter):
+    _need_exporter(exporter)
+    net = cache.net(name, exporter, "float32")
+    x = cache.inputs(name)
+    sess = ort.InferenceSession(cache.file(name, exporter, "float32"), providers=["CPUExecutionProvider"])
+    ref = _ort_run(sess, x)
+    y = net.forward(x)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("name, exporter", CASES, ids=IDS)
+def test_forward_matches_torch_float64(cache, name, exporter):
+    _need_exporter(exporter)
+    net = cache.net(name, exporter, "float64")
+    x = cache.inputs(name, dtype=np.float64)
+    model, _ = cache.model(name)
+    import copy
+    with torch.no_grad():
+        ref = copy.deepcopy(model).double()(torch.from_numpy(x)).numpy()
+    y = net.forward(x)
+    assert y.dtype == np.float64
+    tol = F64_RTOL.get(name, 1e-10)
+    np.testing.assert_allclose(y, ref, rtol=tol, atol=tol * np.abs(ref).max())
+
+
+# ------------------------------------------------------------------------------------------ conservation
+
+CONS = [(m, e, p) for m, e in CASES for p in PRESETS]
+CONS_IDS = [f"{m}-{e}-{p}" for m, e, p in CONS]
+
+
+@pytest.mark.parametrize("name, exporter, preset", CONS, ids=CONS_IDS)
+def test_conservation_with_own_biases(cache, name, exporter, preset):
+    """No preset creates relevance: ``sum(R) / f_c`` in [-0.1, 1.1] with the models' signed biases."""
+    _need_exporter(exporter)
+    r = _ratios(cache.net(name, exporter, "float64"), cache.inputs(name, dtype=np.float64), preset)
+    assert np.all((r >= -0.1) & (r <= 1.1)), f"sum(R)/f_c = {r.tolist()}"
+
+
+#: alpha-beta is not among them: see the module docstring
+ZERO = [(m, e, p) for m, e, p in CONS if p != "epsilon-alpha2-beta1"]
+
+
+@pytest.mark.parametrize("name, exporter, preset", ZERO, ids=[f"{m}-{e}-{p}" for m, e, p in ZERO])
+def test_conservation_without_biases(cache, name, exporter, preset):
+    """Every bias zero: ``sum(R) / f_c`` within 1e-4 of 1 (lrp-composition: in (0, 1 + 1e-4], see above)."""
+    _need_exporter(exporter)
+    net = zoo.without_biases(cache.net(name, exporter, "float64"))
+    r = _ratios(net, cache.inputs(name, dtype=np.float64), preset)
+    if preset == "lrp-composition":
+        assert np.all((r > 0) & (r <= 1 + 1e-4)), f"sum(R)/f_c = {r.tolist()}"
+    else:
+        assert np.all(np.abs(r - 1) <= 1e-4), f"sum(R)/f_c = {r.tolist()}"
