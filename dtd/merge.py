@@ -1,4 +1,4 @@
-"""Nodes of a :class:`dtd.Graph` that join branches: :class:`Concat` and :class:`Add`.
+"""Nodes of a :class:`dtd.Graph` that join branches: :class:`Concat`, :class:`Add` and :class:`Gate`.
 
 They take a list of inputs (one per branch) and give one output.  Each has
 ``forward(xs)``, ``backward(xs, grad_y)`` (the gradient, one array per branch)
@@ -8,7 +8,7 @@ import numpy as np
 
 from .rules.base import safe_divide, stabilize
 
-__all__ = ["Merge", "Concat", "Add"]
+__all__ = ["Merge", "Concat", "Add", "Gate"]
 
 
 class Merge:
@@ -161,3 +161,80 @@ class Add(Merge):
         eps = self.epsilon if rule is None else rule.epsilon
         s = safe_divide(R, stabilize(self.forward(xs), eps)).astype(R.dtype, copy=False)
         return [x * s for x in xs]
+
+
+class Gate(Merge):
+    r"""A signal times a gate, :math:`y = x \odot g` (squeeze-and-excitation, gated units).
+
+    Two inputs, in this order: the *signal* ``x`` (N, C, ...) and the *gate* ``g``, of the same rank and
+    batch size, each of its other axes either as long as the signal's or 1 (broadcast: MobileNetV3's
+    squeeze-and-excitation gate ``hardsigmoid(fc2(relu(fc1(avgpool(x)))))`` is (N, C, 1, 1)).  The
+    output has the signal's shape.
+
+    Gradient: the product rule, each input gets ``grad * the other``, summed over the axes the gate
+    is broadcast along.  Relevance: the gate is treated as a constant of the signal's neurons
+    ("signal-take-all"), all relevance goes to the signal and none to the gate:
+
+    .. math::
+
+        R^{x}_{n, c, \dots} = R^{y}_{n, c, \dots}, \qquad R^{g} = 0 .
+
+    Why: with ``g`` held fixed each output ``y_i = g_i x_i`` is a one-input linear neuron of the signal,
+    whose only conservative redistribution (the z-rule of a single input, any sign) is ``R_x = R_y``.
+    This is the standard LRP treatment of multiplicative gates: Arras et al. (2017, "Explaining recurrent
+    neural network predictions in sentiment analysis", WASSA; and in Samek et al. (eds.), *Explainable AI*,
+    LNCS 11700, 2019) give an LSTM's gated products all relevance to the signal, since the gate (a sigmoid
+    in [0, 1]) only filters how much of the signal passes and its effect is already in the size of
+    ``y`` and so of ``R``; Ali et al. (2022, "XAI for transformers: better explanations through
+    conservative propagation", ICML) likewise detach attention's and LayerNorm's multiplicative factors
+    so that relevance flows through the value path only, and show that propagating into the gates as
+    well (the gradient's product rule) breaks conservation.  Splitting ``R`` between the two factors
+    instead (e.g. in proportion to their log-contributions) has no root-point derivation here and would
+    send relevance into the gate's branch, where it would be counted a second time: the gate is computed
+    from the same ``x`` (through the average pool), so the branch's relevance would return to ``x``.
+    The node is exactly conservative: ``sum R^x = sum R^y``; the gate branch receives zero relevance,
+    so its layers (the squeeze-and-excitation convolutions) explain nothing.  It takes no rule
+    (:meth:`check_rule`: only None).
+
+    >>> gate = Gate()
+    >>> xs = [np.array([[[1.0, 2.0], [3.0, 4.0]]]), np.array([[[0.5], [2.0]]])]
+    >>> gate.forward(xs).tolist()
+    [[[0.5, 1.0], [6.0, 8.0]]]
+    >>> [r.tolist() for r in gate.relevance(xs, np.array([[[1.0, 1.0], [2.0, 3.0]]]))]
+    [[[[1.0, 1.0], [2.0, 3.0]]], [[[0.0], [0.0]]]]
+    >>> [g.tolist() for g in gate.backward(xs, np.ones((1, 2, 2)))]
+    [[[[0.5, 0.5], [2.0, 2.0]]], [[[3.0], [7.0]]]]
+    """
+
+    def check_rule(self, rule):
+        """Raise TypeError unless ``rule`` is None (the signal takes all the relevance)."""
+        if rule is not None:
+            raise TypeError(f"Gate takes no relevance rule (the signal takes all the relevance, the gate "
+                            f"none), got {type(rule).__name__}")
+
+    def output_shape(self, shapes):
+        shapes = [tuple(s) for s in shapes]
+        if len(shapes) != 2:
+            raise ValueError(f"Gate: needs two inputs (signal, gate), got {len(shapes)}")
+        x, g = shapes
+        if len(g) != len(x) or len(x) < 2 or g[0] != x[0] or any(b not in (1, a) for a, b in zip(x[1:], g[1:])):
+            raise ValueError(f"Gate: the gate's shape {g} must have the signal's rank and batch size and each "
+                             f"other axis 1 or the signal's (signal {x})")
+        return x
+
+    def _broadcast_axes(self, x, g):
+        return tuple(i for i in range(1, x.ndim) if g.shape[i] != x.shape[i])
+
+    def forward(self, xs):
+        x, g = self._check(xs)
+        return x * g
+
+    def backward(self, xs, grad_y):
+        x, g = self._check(xs)
+        return [grad_y * g, np.sum(grad_y * x, axis=self._broadcast_axes(x, g), keepdims=True)]
+
+    def relevance(self, xs, R, rule=None):
+        """``[R, 0]``: all relevance to the signal, none to the gate."""
+        self.check_rule(rule)
+        x, g = self._check(xs)
+        return [R.astype(x.dtype, copy=True), np.zeros_like(g)]

@@ -15,6 +15,7 @@ from ..merge import Add, Concat
 from ._onnx_const import cast_dtype, legacy_operand, reshape_target
 from ._onnx_fold import affine, channel_vector, fold_affine_before
 from ._onnx_activations import HANDLERS as _ACTIVATIONS, self_gated_mul
+from ._onnx_slice import HANDLERS as _SLICE, gate_mul
 from ._onnx_pad import HANDLERS as _PAD_REDUCE, conv_padding, fold_pad_into_pool
 
 __all__ = ["HANDLERS"]
@@ -189,6 +190,8 @@ def sub(imp, node, a):
 def mul(imp, node, a):
     c0, c1 = _split_const(imp, node)
     if not (c0 or c1):
+        if gate_mul(imp, node):             # x * g, g (N, C, 1, 1) broadcast (squeeze-and-excitation): a Gate
+            return
         if self_gated_mul(imp, node):       # x * Sigmoid(x) (SiLU), x * HardSigmoid(x) (HardSwish)
             return
         imp.fail("Mul of two data tensors is not supported (not a linear layer)", node)
@@ -435,3 +438,4 @@ HANDLERS = {
 }
 HANDLERS.update(_ACTIVATIONS)      # Clip, LeakyRelu, PRelu, Sigmoid, HardSigmoid, HardSwish, Swish
 HANDLERS.update(_PAD_REDUCE)        # Pad, ReduceMean, ReduceSum
+HANDLERS.update(_SLICE)             # Slice, Split of data on the channels (ChannelSlice)

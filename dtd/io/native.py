@@ -13,7 +13,7 @@ Format versions (the JSON's ``"version"``):
   Sequential networks are still written as version 1, so older readers read them.
 - 2: adds ``"network": "Graph"`` with ``"input"``, ``"output"`` and
   ``"nodes": [{"name": ..., "inputs": [...], "type": ..., "config": ..., "arrays": ...}, ...]``;
-  ``type`` is a layer type or a merge type (``Concat``, ``Add``).
+  ``type`` is a layer type or a merge type (``Concat``, ``Add``, ``Gate``).
 
 The reader accepts every version up to :data:`FORMAT_VERSION` and checks that
 the network type exists in the file's version.
@@ -29,7 +29,7 @@ from .. import layers as _layers
 from .._files import atomic_write
 from ..graph import Graph, Node
 from ..layers.base import Layer
-from ..merge import Add, Concat
+from ..merge import Add, Concat, Gate
 from ..network import Sequential
 from .errors import ModelFileError
 
@@ -49,10 +49,10 @@ LAYER_TYPES = {cls.__name__: cls for cls in (
     _layers.Affine, _layers.GroupedConv2d, _layers.Identity, _layers.PaddedAvgPool2d, _layers.PaddedMaxPool2d,
     _layers.ScaledSumPool2d, _layers.Tanh, _layers.Transpose, _layers.ZeroPad2d,
     _layers.Clip, _layers.LeakyReLU, _layers.PReLU, _layers.Sigmoid, _layers.HardSigmoid, _layers.SiLU,
-    _layers.HardSwish, _layers.ChannelPermutation,
+    _layers.HardSwish, _layers.ChannelPermutation, _layers.ChannelSlice,
     _layers.SquaredDistance, _layers.SoftMinPool)}
 #: merge nodes of a Graph, by name
-MERGE_TYPES = {cls.__name__: cls for cls in (Concat, Add)}
+MERGE_TYPES = {cls.__name__: cls for cls in (Concat, Add, Gate)}
 
 
 # -- writing ------------------------------------------------------------------
@@ -176,6 +176,10 @@ def _out_channels(op, channels, where):
         return op.weight.shape[0]
     if isinstance(op, (_layers.Flatten, _layers.Transpose)):
         return None
+    if isinstance(op, _layers.ChannelSlice):
+        if channels is not None and channels < op.stop:
+            raise ValueError(f"{where} (ChannelSlice) takes channels {op.start}..{op.stop - 1} but gets {channels}")
+        return op.stop - op.start
     return channels
 
 

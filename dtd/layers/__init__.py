@@ -13,6 +13,7 @@ from .scaled_pool import ScaledSumPool2d
 from .tanh import Tanh
 from .transpose import PermuteBack, Transpose
 from .permute import ChannelPermutation, ChannelPermuteBack
+from .slice import ChannelSlice, SliceScatter
 from .pad import Crop, ZeroPad2d
 from .clip import Clip
 from .leaky_relu import LeakyReLU, PReLU
@@ -28,4 +29,5 @@ __all__ += ["Affine", "GroupedConv2d", "Identity", "PaddedAvgPool2d", "PaddedMax
 __all__ += ["Clip", "LeakyReLU", "PReLU", "Sigmoid", "HardSigmoid", "SiLU", "HardSwish"]
 __all__ += ["ZeroPad2d", "Crop"]
 __all__ += ["ChannelPermutation", "ChannelPermuteBack"]
+__all__ += ["ChannelSlice", "SliceScatter"]
 __all__ += ["SquaredDistance", "SoftMinPool"]
