@@ -3,7 +3,10 @@
 Run from the repository root: ``python notebooks/make_notebooks.py``. Each notebook runs its
 experiment in quick mode (the shipped weights, a few samples) into ``out/`` beside the
 working directory and shows the table and the figures; ``tests/test_notebooks.py`` executes them.
+``00_derivations.ipynb`` runs no experiment: it computes each rule's derivation (cells in ``_derivations.py``).
+``python notebooks/make_notebooks.py NAME...`` writes only the named notebooks.
 """
+import runpy
 from pathlib import Path
 
 import nbformat
@@ -222,8 +225,14 @@ NOTEBOOKS.update({
          "fastest for the best explanation (dashed: random order):", "pixel_flipping.png")]),
 })
 
-def main():
+# the derivations (issue 19): no experiment to run, its cells are in _derivations.py
+NOTEBOOKS["00_derivations.ipynb"] = runpy.run_path(str(HERE / "_derivations.py"))["cells"]()
+
+
+def main(names=None):
     for name, cells in NOTEBOOKS.items():
+        if names and name not in names:
+            continue
         nb = new_notebook(cells=cells, metadata={
             "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
             "language_info": {"name": "python"}})
@@ -233,4 +242,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+    main(sys.argv[1:])

@@ -65,7 +65,8 @@ class AlphaBeta(LinearRule):
         "domain": "any x (signed inputs by the sign of the products)",
         "closed_form": "two groups, q^+ = max(0, x_i w_ij) with coefficient alpha and q^- = min(0, x_i w_ij) with "
                        "-beta: LinearRule.explicit",
-        "conservation": "alpha - beta = 1, zero biases and both parts non-zero; AlphaBeta(1, 0) = ZPlus for b <= 0",
+        "conservation": "alpha - beta = 1, zero biases and both parts non-zero (one_sided='conserve': also "
+                        "neurons with one empty part); AlphaBeta(1, 0) = ZPlus for b <= 0",
         "peers": {"Zennit": "AlphaBeta(alpha, beta)",
                   "iNNvestigate": "AlphaBetaRule (lrp.alpha_beta, lrp.alpha_2_beta_1; whole b in both parts)",
                   "Captum": "Alpha1_Beta0_Rule (alpha = 1 only)", "LRP Toolbox": "'alphabeta', alpha (beta = alpha - 1)"},
