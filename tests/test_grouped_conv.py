@@ -16,7 +16,9 @@ References:
 Tolerances: float64 is the ground truth, 1e-12 relative to the largest entry (the references sum the same
 products in another order: rounding ~1e-16 per term, at most a few dozen terms); the rules' closed forms
 to 1e-10 as in ``test_rules_closed_form.py`` (a quotient of such sums).  float32 against the float64
-result: 1e-5 relative to the largest entry (float32 rounding, 6e-8 per operation, over at most 48 terms).
+result: 1e-5 relative to the largest entry (float32 rounding, 6e-8 per operation, over at most 48 terms);
+the rules in float32 to 1e-4, or as close as the equivalent plain Conv2d in float32 (see
+``test_rules_float32``).
 The geometries are drawn by hypothesis (groups, channels per group, outputs per group, kernel, stride,
 padding, batch, image size), with the pieces of both routes forced small in some examples so that the
 cutting into pieces (samples, channels, bands of rows) is exercised too.
@@ -275,16 +277,22 @@ def test_rules_equal_closed_form(layer_name, kind):
 
 @pytest.mark.parametrize("layer_name", ["depthwise-s2-p1", "grouped-2x2-to-3"])
 def test_rules_float32(layer_name):
+    """float32 relevance agrees with float64 to 1e-4 of its largest entry, or is at least as close as the
+    equivalent block-diagonal Conv2d's float32 relevance (a rule whose denominators come near zero on signed
+    inputs amplifies float32 rounding whatever the layer's code: then the plain convolution sets the bar)."""
     rng = np.random.default_rng(zlib.crc32(layer_name.encode()))
     make_layer, shape = LAYERS[layer_name]
     layer = make_layer(rng)
+    full = block_diagonal(layer)
     x = rng.normal(size=(2,) + shape)
     R = rng.normal(size=layer.forward(x).shape)
+    x32, R32 = x.astype(np.float32), R.astype(np.float32)
     for name, rule in _rules(shape, rng).items():
         ref = layer.relevance(x, R, rule)
-        out = layer.relevance(x.astype(np.float32), R.astype(np.float32), rule)
+        out = layer.relevance(x32, R32, rule)
         assert out.dtype == np.float32, name
-        assert np.abs(out - ref).max() <= 1e-4 * np.abs(ref).max(), name
+        err, err_conv = np.abs(out - ref).max(), np.abs(full.relevance(x32, R32, rule) - ref).max()
+        assert err <= max(1e-4 * np.abs(ref).max(), 2 * err_conv), name
 
 
 def test_network_explanation_equals_the_per_group_loop():
