@@ -15,6 +15,9 @@ References:
   forward (``z_jk = dy_k/dx_j(x) x_j`` for j != k in the window; ``z_kk`` = the
   forward at the point with only ``x_k`` kept); its redistribution against an
   explicit loop over k and j (float64, rtol 1e-10).
+* the stabiliser (``k != 1``, ``epsilon > 0``): the seed's terms (``b = alpha/(n k)``, no factor
+  ``k^-beta``) redistributed by a loop with ``eps * k^beta``, and, with ``alpha = 0``, LRP-epsilon on
+  ``y = k^-beta x`` written by hand (rtol 1e-10 / 1e-13: the same products in another order);
 * conservation: ``sum_j R_j = sum_k R_k Z_k / (Z_k + eps sign(Z_k))`` exactly
   (Z_k = sum_i z_ik), so with ``epsilon = 0`` the rule is conservative to
   rounding (rtol 1e-12) and with ``epsilon > 0`` the defect is
@@ -309,6 +312,58 @@ def test_k_to_the_minus_beta_cancels(p):
                     -2 * b * c * xv[j] ** 2 * xv[kk] / (1 + b * S) ** (c + 1)
         ref[0, :, h, w] = redistribute_loop(z, R[0, :, h, w], 0.0)
     np.testing.assert_allclose(_layer(p).relevance(x, R, LRNTaylor(0.0)), ref, rtol=1e-10, atol=1e-14)
+
+
+def _seed_terms_loop(x_vec, size, alpha, beta, k, window):
+    """The seed's terms (b = alpha/(n k), c = beta, no factor k^-beta), one channel vector at a time."""
+    C, b, c = len(x_vec), alpha / (size * k), beta
+    z = np.zeros((C, C))
+    for kk in range(C):
+        win = window_of(kk, C, size, window)
+        S = sum(x_vec[i] ** 2 for i in win)
+        for j in win:
+            z[j, kk] = x_vec[kk] / (1 + b * x_vec[kk] ** 2) ** c if j == kk else \
+                -2 * b * c * x_vec[j] ** 2 * x_vec[kk] / (1 + b * S) ** (c + 1)
+    return z
+
+
+@pytest.mark.parametrize("p", [p for p in PARAMS if p[3] != 1.0])
+@pytest.mark.parametrize("epsilon", [1e-3, 0.1])
+def test_stabiliser_is_in_the_units_of_the_output(p, epsilon):
+    """With k != 1 and epsilon > 0 (issue 15): LRNTaylor(eps) is the seed's b, c terms (no factor k^-beta)
+    with the stabiliser eps * k^beta, and not the seed's terms with eps itself (measured here, max abs
+    difference / max abs: 14 % for k = 2, beta = 0.75, eps = 0.1; 0.6-4 % at eps = 1e-3).  Reference:
+    loops over the seed's formulas."""
+    size, alpha, beta, k, window = p
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(2, 7, 2, 2)) * 1.5
+    R = rng.normal(size=x.shape)
+    ref, seed_eps = np.empty_like(x), np.empty_like(x)
+    for n, h, w in itertools.product(range(2), range(2), range(2)):
+        z = _seed_terms_loop(x[n, :, h, w], *p)
+        ref[n, :, h, w] = redistribute_loop(z, R[n, :, h, w], epsilon * k ** beta)
+        seed_eps[n, :, h, w] = redistribute_loop(z, R[n, :, h, w], epsilon)
+    got = _layer(p).relevance(x, R, LRNTaylor(epsilon))
+    np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-14)
+    # the two conventions really differ here (the test above could tell them apart)
+    apart = np.abs(got - seed_eps).max() / np.abs(got).max()
+    assert apart > (1e-4 if epsilon == 1e-3 else 1e-2), apart
+
+
+@pytest.mark.parametrize("k, beta", [(2.0, 0.75), (0.5, 1.0), (1.0, 0.75)])
+@pytest.mark.parametrize("epsilon", [0.0, 0.1, 1.0])
+def test_constant_normalisation_is_lrp_epsilon_with_the_same_epsilon(k, beta, epsilon):
+    """alpha = 0: the layer is the linear map y = k^-beta x and LRNTaylor(eps) is LRP-epsilon on it,
+    R_j = y_j / (y_j + eps sign(y_j)) R_j, by hand (the seed's 'identity recovered' check, with epsilon)."""
+    layer = LRN(3, alpha=0.0, beta=beta, k=k)
+    rng = np.random.default_rng(13)
+    x = rng.normal(size=(2, 5, 3))
+    x[0, 1, 2] = 0.0                                   # y = 0: sign(0) = +1, the message is 0 either way
+    R = rng.normal(size=x.shape)
+    y = x * k ** -beta
+    stab = np.where(y >= 0, 1.0, -1.0) * epsilon
+    expect = np.divide(y, y + stab, out=np.zeros_like(y), where=(y + stab) != 0) * R
+    np.testing.assert_allclose(layer.relevance(x, R, LRNTaylor(epsilon)), expect, rtol=1e-13, atol=1e-15)
 
 
 # ----------------------------------------------------------------- Taylor rule: conservation
