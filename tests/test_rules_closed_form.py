@@ -253,3 +253,46 @@ def test_rules_preserve_dtype(dtype):
         ref = layer.relevance(x.astype(np.float64), R.astype(np.float64), rule)
         scale = np.abs(ref).max()
         assert np.abs(out - ref).max() <= 1e-4 * scale, rule
+
+
+def test_flat_counts_a_zero_weight_as_a_connection():
+    """Issue 15: one definition of "connected" for the flat rule, the layer's structure (a weight that is
+    exactly 0 still connects).  Dense [[1, 0, 2]], x = 1, R = 3: each input gets 3 / 3 = 1, by hand, on the
+    fast path and in the closed form; the closed form with ``connected = W != 0`` (the other reading) is
+    [1.5, 0, 1.5].  A convolution with a zero kernel entry: the fast path equals the closed form over the
+    receptive fields of tests/_matrices.py (loops), not over ``W != 0``."""
+    W, b = np.array([[1.0, 0.0, 2.0]]), np.array([0.0])
+    x, R = np.ones((1, 3)), np.array([[3.0]])
+    np.testing.assert_array_equal(Dense(W, b).relevance(x, R, Flat()), [[1.0, 1.0, 1.0]])
+    np.testing.assert_array_equal(Flat().explicit(W, b, x, R), [[1.0, 1.0, 1.0]])
+    np.testing.assert_array_equal(Flat().explicit(W, b, x, R, connected=W != 0), [[1.5, 0.0, 1.5]])
+    rng = np.random.default_rng(21)
+    w = rng.normal(size=(2, 2, 3, 3))
+    w[0, 1, 1, 2] = 0.0
+    w[1, :, 0, :] = 0.0                                  # a whole kernel row of zeros
+    layer = Conv2d(w, rng.normal(size=2), padding=1)
+    x = rng.normal(size=(2, 2, 4, 5))
+    R = rng.normal(size=layer.forward(x).shape)
+    Wm, bm, connected = dense_matrix(layer, x.shape[1:])
+    assert (connected & (Wm == 0)).any()                 # the case has zero weights inside the windows
+    fast = layer.relevance(x, R, Flat()).reshape(2, -1)
+    np.testing.assert_allclose(fast, Flat().explicit(Wm, bm, x.reshape(2, -1), R.reshape(2, -1), connected=connected),
+                               rtol=RTOL, atol=ATOL)
+    assert not np.allclose(fast, Flat().explicit(Wm, bm, x.reshape(2, -1), R.reshape(2, -1), connected=Wm != 0))
+
+
+def test_flat_with_a_zero_weight_equals_zennit():
+    """The same Dense [[1, 0, 2]] case through Zennit 0.5.1's Flat rule (weights and input set to ones)."""
+    from _peers import import_zennit
+    torch, zennit = import_zennit()
+    lin = torch.nn.Linear(3, 1).double()
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[1.0, 0.0, 2.0]], dtype=torch.float64))
+        lin.bias.zero_()
+    comp = zennit.composites.LayerMapComposite([(torch.nn.Linear, zennit.rules.Flat())])
+    xt = torch.ones((1, 3), dtype=torch.float64, requires_grad=True)
+    with zennit.attribution.Gradient(lin, comp) as attributor:
+        _, Rz = attributor(xt, torch.tensor([[1.0]], dtype=torch.float64))
+    f = 3.0                                             # f(x) = 1 + 0 + 2: dtd starts from R = f(x)
+    # Zennit's denominator is 3 + its stabiliser 1e-6; the zero weight's input gets its third all the same
+    np.testing.assert_allclose(Rz.detach().numpy() * f, [[3.0 / (3.0 + 1e-6)] * 3], rtol=1e-12)

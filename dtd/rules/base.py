@@ -580,14 +580,18 @@ class LinearRule(Rule):
         x : ndarray, shape (N, in)
         R : ndarray, shape (N, out)
         connected : ndarray of bool, shape (out, in), optional
-            Which pairs are connected (for :class:`Flat`); default ``W != 0``.
+            Which input enters which output in the layer's structure, whatever the weight's value
+            (0 included): used by :class:`Flat` only.  Default: every pair, i.e. ``W`` is a Dense
+            layer's matrix, as on the fast path; for a convolution or pooling unrolled to a matrix pass
+            its receptive fields (``tests/_matrices.py`` builds them), since ``W != 0`` would also drop
+            a kernel weight that happens to be exactly zero.
 
         Returns
         -------
         ndarray, shape (N, in)
         """
         if connected is None:
-            connected = W != 0
+            connected = np.ones(W.shape, dtype=bool)
         result = np.zeros(x.shape, dtype=np.result_type(x, W))
         data = []
         for coef, q, bias, *where in self.explicit_groups(W, b, x, connected):

@@ -9,15 +9,24 @@ __all__ = ["Flat"]
 class Flat(LinearRule):
     r"""Flat rule (Lapuschkin et al. 2019): spread ``R_j`` uniformly over the connected inputs.
 
-    .. math:: R_i = \sum_j \frac{1}{\#\{i' \text{ connected to } j\}} R_j
+    .. math:: R_i = \sum_j \frac{1[i \text{ connected to } j]}{\#\{i' \text{ connected to } j\}} R_j
 
-    Bias not in the denominator; does not depend on x or on the weights' values
-    (zero padding of a convolution is not an input, so border neurons have
-    fewer connected inputs).
+    Bias not in the denominator; does not depend on x or on the weights' values.
+    "Connected" is the layer's structure, not its weights: every input of a
+    Dense layer, the kernel window of a convolution (zero padding is not an
+    input, so border neurons have fewer connected inputs; a grouped convolution
+    connects its group's channels only), the window of a pooling layer.  A
+    weight that is exactly zero is still a connection: the fast path runs the
+    layer with all weights set to one on an input of ones, as Zennit's ``Flat``,
+    the LRP Toolbox's ``'flat'`` and iNNvestigate's ``FlatRule`` do, and
+    :meth:`explicit` takes every pair of a dense matrix as connected unless
+    given ``connected``.
 
     >>> from dtd.layers import Dense
     >>> Dense([[5.0, -1.0]]).relevance(np.array([[1.0, 2.0]]), np.array([[4.0]]), Flat()).tolist()
     [[2.0, 2.0]]
+    >>> Dense([[1.0, 0.0, 2.0]]).relevance(np.array([[1.0, 1.0, 1.0]]), np.array([[3.0]]), Flat()).tolist()
+    [[1.0, 1.0, 1.0]]
     """
 
     reference = {
