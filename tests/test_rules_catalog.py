@@ -74,8 +74,8 @@ def _stated_direction(name, W, x, low=None, high=None):
         return np.broadcast_to(W[None], (x.shape[0],) + W.shape)
     if name == "z+":                                    # v_i = x_i 1[w_ij > 0]
         return x[:, None, :] * (W > 0)[None]
-    if name == "z^B":                                   # v_i = x_i - l_i 1[w_ij > 0] - h_i 1[w_ij < 0]
-        return x[:, None, :] - low * (W > 0)[None] - high * (W < 0)[None]
+    if name == "z^B":                                   # v_i = x_i - l_i 1[w_ij > 0] - h_i 1[w_ij < 0], 0 where w_ij = 0
+        return (x[:, None, :] - low * (W > 0)[None] - high * (W < 0)[None]) * (W != 0)[None]
     raise AssertionError(name)
 
 
@@ -86,6 +86,7 @@ def test_stated_search_direction_is_the_code(rule, text):
     assert ref["direction"].startswith(text)
     rng = np.random.default_rng(3)
     W = rng.normal(size=(3, 4))
+    W[1, 2] = 0.0                                       # a zero weight: where the stated directions differ most
     x = rng.uniform(0, 1, size=(2, 4))
     want = _stated_direction(ref["name"], W, x, -1.0, 2.0)
     np.testing.assert_allclose(rule.search_direction(W, x), want, rtol=0, atol=1e-15)
