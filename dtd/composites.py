@@ -11,7 +11,8 @@ linear layer, or to split the layers into thirds) and can be found by name::
     ['alpha1-beta0', 'alpha2-beta1', 'dtd']
 
 "Linear layers" below means Dense and Conv2d; sum/average pooling is linear
-too but is handled as pooling.
+too but is handled as pooling (a single rule, :class:`Uniform` or
+``explain(x, rule)``, leaves it its default: :func:`dtd.network.single_rule_applies`).
 
 The named presets read the network's structure (:meth:`Composite.plan`):
 
@@ -119,7 +120,11 @@ class Composite:
 
 
 class Uniform(Composite):
-    """One rule on every layer it applies to; the other layers keep their default."""
+    """One rule on every layer it applies to; the other layers keep their default.
+
+    As ``explain(x, rule)``: sum and average pooling keep their default (LRP-0) under a linear rule
+    (:func:`dtd.network.single_rule_applies`).
+    """
 
     params = ("rule",)
     signed_variants = False
@@ -131,7 +136,8 @@ class Uniform(Composite):
         self.rule = rule
 
     def assign(self, layers):
-        return [self.rule if self.rule.applies_to(layer) else None for layer in layers]
+        from .network import single_rule_applies
+        return [self.rule if single_rule_applies(self.rule, layer) else None for layer in layers]
 
 
 def _box_or_none(low, high):

@@ -5,7 +5,7 @@ from ._validation import all_finite, check_input
 from .layers.base import Layer, LinearLayer
 from .rules.base import LinearRule, Rule
 
-__all__ = ["Sequential", "Relevances", "start_relevance", "resolve_target"]
+__all__ = ["Sequential", "Relevances", "start_relevance", "resolve_target", "single_rule_applies"]
 
 
 def resolve_target(out, target):
@@ -29,6 +29,31 @@ def resolve_target(out, target):
     if t.min() < 0 or t.max() >= K:
         raise ValueError(f"target out of range: the network has {K} outputs, got {t.min()}..{t.max()}")
     return t.astype(np.intp)
+
+
+def single_rule_applies(rule, layer):
+    """Whether ``rule``, given as the one rule of a whole network (``explain(x, rule)``,
+    :class:`dtd.composites.Uniform`), goes to ``layer``: wherever it applies, except that sum and average
+    pooling (:class:`~dtd.layers.SumPool2d` and its subclasses) keep their own default (LRP-0, the
+    proportional rule) under a linear rule.
+
+    Pooling has no weights for a rule like alpha-beta, gamma or z+ to act on: ``AlphaBeta(2, 1)`` there
+    sends ``2 R`` (no negative part), so one such rule would not be conservative on a network with average
+    pooling.  Zennit (a rule given for ``Linear`` layers; ``Norm`` on average pooling) and iNNvestigate
+    (rules on layers with kernels) do the same.  A rule meant for pooling itself (``Proportional``,
+    ``WinnerTakeAll``) still goes to pooling, and a list, dict or composite assigns any rule to any layer.
+
+    >>> from dtd.layers import AvgPool2d, Conv2d
+    >>> from dtd.rules import AlphaBeta, Proportional
+    >>> single_rule_applies(AlphaBeta(2, 1), Conv2d(np.ones((1, 1, 1, 1))))
+    True
+    >>> single_rule_applies(AlphaBeta(2, 1), AvgPool2d(2)), single_rule_applies(Proportional(), AvgPool2d(2))
+    (False, True)
+    """
+    if not rule.applies_to(layer):
+        return False
+    from .layers.pooling import SumPool2d
+    return not (isinstance(rule, LinearRule) and isinstance(layer, SumPool2d))
 
 
 def rule_for(layer, rule):
@@ -178,7 +203,7 @@ class Sequential:
         """One rule (or None = the layer's default) per layer, from any accepted form of ``rules``."""
         n = len(self.layers)
         if rules is None or isinstance(rules, Rule):
-            return [rules if rules is not None and rules.applies_to(l) else None for l in self.layers]
+            return [rules if rules is not None and single_rule_applies(rules, l) else None for l in self.layers]
         if isinstance(rules, (list, tuple)):
             if len(rules) != n:
                 raise ValueError(f"rules: got a list of {len(rules)} rules for {n} layers")
@@ -210,9 +235,11 @@ class Sequential:
         ----------
         x : ndarray, shape (N, ...)
         rules : Rule, list, or composite
-            One rule (used on every layer it applies to; other layers use their
-            default), a list with one entry per layer (None = default), or a
-            callable ``(index, layer) -> rule``.
+            One rule (used on every layer it applies to, except that sum and
+            average pooling keep their default under a linear rule: see
+            :func:`single_rule_applies`; other layers use their default), a list
+            with one entry per layer (None = default), or a callable
+            ``(index, layer) -> rule``.
         target : None, int or int array (N,)
         return_all : bool
             Return the list of relevances at every layer's input and at the

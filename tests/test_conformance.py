@@ -8,7 +8,9 @@
   which is rounding, not a change of the numbers dtd defines;
 - the golden values agree with independent references: the closed form of
   each rule over explicit matrices built by loops (tests/_matrices.py, not the
-  im2col code), a loop over max-pooling windows, and numbers by hand;
+  im2col code), a loop over max-pooling windows, the LRN rules by loops over
+  channels (tests/test_lrn.py: the window written from the ONNX and PyTorch
+  definitions, the Taylor terms from their formulas), and numbers by hand;
 - ``check`` finds a perturbed file, a missing or misshaped backend output, and
   the command's exit codes are 0 / 1 / 2.
 """
@@ -24,10 +26,11 @@ from dtd._paths import data_dir
 from dtd.conformance import (CATALOGUE_VERSION, ConformanceFileError, case_names, cases, check, export, file_name,
                              read_case, read_index, rule_from_spec, rule_spec)
 from dtd.conformance.files import read_arrays
-from dtd.layers import AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d, ReLU, SumPool2d
-from dtd.rules import Epsilon, LinearRule, PassThrough, Proportional, WinnerTakeAll
+from dtd.layers import LRN, AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d, ReLU, SumPool2d
+from dtd.rules import Epsilon, LinearRule, LRNIdentity, LRNTaylor, PassThrough, Proportional, WinnerTakeAll
 
 from _matrices import dense_matrix
+from test_lrn import taylor_rule_loop
 
 GOLDEN = data_dir() / "golden"
 #: arrays computed by dtd (compared to 1e-12); everything else is the catalogue (compared bit for bit)
@@ -120,6 +123,10 @@ def _explicit_chain(net, x, rules, target):
         N = a.shape[0]
         if isinstance(rule, PassThrough):
             R = R.reshape(a.shape)
+        elif isinstance(rule, LRNIdentity) and isinstance(layer, LRN):
+            R = R.copy()
+        elif isinstance(rule, LRNTaylor) and isinstance(layer, LRN):   # loops over k and j (tests/test_lrn.py)
+            R = taylor_rule_loop(a, R, layer.size, layer.alpha, layer.beta, layer.k, layer.window, rule.epsilon)
         elif isinstance(rule, WinnerTakeAll) and isinstance(layer, MaxPool2d):
             R = _max_pool_loop(layer, a, R, rule)
         elif isinstance(rule, Proportional):       # in proportion to the inputs of each window: a sum pooling
@@ -147,7 +154,7 @@ def test_golden_values_match_the_closed_forms():
         np.testing.assert_allclose(expected["relevance.0"], ref, rtol=0, atol=1e-12 * max(scale, 1.0),
                                    err_msg=entry["name"])
         checked += 1
-    assert checked == len(cases()) - 4, checked   # all but the LRN cases (tests/test_lrn.py checks the LRN rules)
+    assert checked == len(cases()), checked       # every case, the LRN ones included
 
 
 def test_golden_zeros_case_by_hand():
@@ -201,7 +208,7 @@ def test_check_finds_a_perturbed_golden_file(golden_copy, capsys):
     assert results[bad].rel_err <= 1e-7 and check(golden_copy, tol=1e-7, pattern=bad)[0].ok
     assert cli.main(["conformance", "check", str(golden_copy)]) == 1
     out = capsys.readouterr().out
-    assert f"{bad}" in out and "FAIL: relative error" in out and "78 within tolerance, 1 failed" in out
+    assert f"{bad}" in out and "FAIL: relative error" in out and "82 within tolerance, 1 failed" in out
     assert cli.main(["conformance", "check", str(golden_copy), "--tol", "1e-7"]) == 0
 
 
@@ -272,7 +279,7 @@ def test_check_refuses_malformed_golden_files(golden_copy, tmp_path):
 def test_cli_exit_codes(tmp_path, capsys):
     out = tmp_path / "g"
     assert cli.main(["conformance", "export", str(out)]) == 0
-    assert "wrote 79 cases" in capsys.readouterr().out
+    assert "wrote 83 cases" in capsys.readouterr().out
     assert cli.main(["conformance", "check", str(out), "--cases", "pixel/*"]) == 0
     text = capsys.readouterr().out
     assert "pixel/lrp-0" in text and "6 cases: 6 within tolerance, 0 failed" in text

@@ -21,7 +21,7 @@ from ._dyadic import seed_of, uniform_dyadic
 __all__ = ["CATALOGUE_VERSION", "Case", "Network", "NETWORKS", "cases", "case_names"]
 
 #: version of the catalogue (the set of cases and their definitions)
-CATALOGUE_VERSION = 1
+CATALOGUE_VERSION = 2
 
 #: a network of the catalogue: ``net`` (Sequential), input ``x``, ``target`` (N,), the input
 #: ``domain`` ("R", "R+" or "box") with its bounds ``low``/``high``, and a one-line ``about``
@@ -131,6 +131,16 @@ def _network_lrn_even():
                    "Conv-ReLU-LRN(size 2, PyTorch window)-Flatten-Dense")
 
 
+def _network_lrn_k():
+    n = "lrn-k"
+    # k != 1: the Taylor rule's stabiliser is in the units of the layer's output (LRNTaylor's docstring)
+    net = Sequential([_conv(n, 0, 1, 5, 3, padding=1), ReLU(), LRN(4, alpha=1.5, beta=0.75, k=2.0),
+                      _conv(n, 3, 5, 2, 3), ReLU(), Flatten(), _dense(n, 6, 8, 2)])
+    x = _u(n, "x", (2, 1, 4, 4), 0.0, 1.0)
+    return Network(n, net, x, _targets(2, 2), "box", 0.0, 1.0,
+                   "Conv-ReLU-LRN(size 4, ONNX window, alpha 1.5, k 2)-Conv-ReLU-Flatten-Dense")
+
+
 def _network_pixel():
     n = "pixel"
     net = Sequential([_conv(n, 0, 3, 4, 1), ReLU(), Flatten(), _dense(n, 3, 4, 2)])
@@ -155,7 +165,8 @@ def _network_zeros():
 #: every network of the catalogue, by name
 NETWORKS = {nw.name: nw for nw in (f() for f in (
     _network_dense, _network_dense_nobias, _network_conv_sum, _network_conv_avg_max, _network_conv_stride,
-    _network_maxpool_ties, _network_lp, _network_lrn, _network_lrn_even, _network_pixel, _network_zeros))}
+    _network_maxpool_ties, _network_lp, _network_lrn, _network_lrn_even, _network_lrn_k, _network_pixel,
+    _network_zeros))}
 
 
 def _composite_params(name, nw):
@@ -207,6 +218,7 @@ _TAGS = {
     "lp-pool": ["p-norm pooling"],
     "lrn": ["LRN"],
     "lrn-even": ["LRN even window (PyTorch)"],
+    "lrn-k": ["LRN k != 1", "LRN even window (ONNX)"],
     "pixel": ["1x1 image", "batch of one"],
     "zeros": ["zero denominators", "z = 0 at a ReLU kink", "all-zero sample", "zero starting relevance"],
 }
@@ -249,6 +261,13 @@ def _build_cases():
         net = NETWORKS[nw_name].net
         add(nw_name, "lrn-identity", _with(net, Epsilon(0.0), LRN=LRNIdentity()))
         add(nw_name, "lrn-taylor", _with(net, Epsilon(0.0), LRN=LRNTaylor()))
+    # epsilon > 0 with k = 1 and with k != 1 (where the stabiliser's units matter), and epsilon = 0
+    add("lrn", "lrn-taylor-eps0.1", _with(NETWORKS["lrn"].net, Epsilon(0.0), LRN=LRNTaylor(0.1)),
+        tags=["LRN stabiliser"])
+    lrn_k = NETWORKS["lrn-k"].net
+    for label, rule, tags in [("lrn-identity", LRNIdentity(), []), ("lrn-taylor-eps0", LRNTaylor(0.0), []),
+                              ("lrn-taylor-eps0.1", LRNTaylor(0.1), ["LRN stabiliser"])]:
+        add("lrn-k", label, _with(lrn_k, Epsilon(0.0), LRN=rule), tags=tags)
     # stabilisers on the zero denominators: sign(0) = +1
     add("zeros", "stabilised", [Gamma(0.25, epsilon=0.01), ReLU().default_rule(), Epsilon(0.01)],
         tags=["stabiliser on z = 0"])
