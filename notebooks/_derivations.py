@@ -152,8 +152,8 @@ t_closed = layer_pos.forward(x)[0, 0] / (v @ w)
 print(f"closed form: t = {t_closed:.6f} > 1, x~ = {root}: x~_1 < 0 is outside x >= 0")
 R_pos = neuron_pos.forward(x)
 msg = layer_pos.relevance(x, R_pos, ZPlus())[0]
-print(f"z+ still hands out all of R_j = {R_pos[0, 0]:.6f}: R_i = {msg}; the share the bias contributes "
-      f"({g(1.0):.6f}, left at the domain's end) is credited to x_1")
+print(f"z+ still hands out all of R_j = {R_pos[0, 0]:.6f}: R_i = {msg}, although moving x_1 to 0 removes only "
+      f"{R_pos[0, 0] - g(1.0):.6f}: the {g(1.0):.6f} the neuron still outputs there is credited to x_1 too")
 assert bisect_root(g, 1.0) is None and root[0] < 0 and g(1.0) > 0
 np.testing.assert_allclose(msg.sum(), R_pos[0, 0], rtol=1e-12)
 
@@ -353,9 +353,28 @@ show(line_plot([np.log10(alphas)], [np.log10(gaps)], ["Taylor vs identity"], xla
                ylabel="log10 relative L1 difference", title="LRN: the Taylor rule tends to the identity",
                size=(520, 320)), "lrn_alpha.png")"""
 
-NETWORK_MD = r"""## 5. From one layer to a network
+LAYER_MD = r"""## 5. From one neuron to a layer, and from one layer to a network
 
-Each layer's rule passes on what it receives, so conservation holds layer by layer, $\sum_i R_i = \sum_j R_j$,
+A layer is many neurons side by side: each output neuron $j$ gets its own search line and root point
+$\tilde x^{(j)}$, and an input collects the terms of every neuron it feeds,
+$R_i = \sum_j w_{ij} (x_i - \tilde x^{(j)}_i) R_j / z_j$. With $R_j = x_j$ this is exactly the rule's closed
+form $R_i = \sum_j q_{ij} / \sum_{i'} q_{i'j} \, R_j$ over the whole layer (three detection neurons on four
+inputs in $[0, 1]$, `DTDRule.taylor_messages` beside the layer's fast path):"""
+
+LAYER = r"""rng = np.random.default_rng(1)
+W3 = rng.normal(0.3, 1.0, size=(3, 4))
+b3 = -np.abs(rng.normal(size=3)) * 0.3
+x4 = rng.uniform(0.0, 1.0, size=(1, 4))                         # in the box [0, 1]^4 of z^B, and >= 0
+dense3 = Dense(W3, b3)
+R3 = np.maximum(dense3.forward(x4), 0)                           # R_j = x_j
+print("R_j =", R3[0].round(6))
+for name, rule in rules.items():
+    terms = rule.taylor_messages(W3, b3, x4, R3)[0]              # (out j, in i): the terms at each root
+    fast = dense3.relevance(x4, R3, rule)[0]
+    print(f"{name:>4}: sum over j of the Taylor terms {terms.sum(axis=0).round(6)},  the rule {fast.round(6)}")
+    np.testing.assert_allclose(terms.sum(axis=0), fast, rtol=1e-12, atol=1e-15)"""
+
+NETWORK_MD = r"""**From one layer to a network.** Each layer's rule passes on what it receives, so conservation holds layer by layer, $\sum_i R_i = \sum_j R_j$,
 and the input relevance adds up to $f(x)$, as long as no rule lets the bias keep a share. The shipped CNN
 (`data/mnist_cnn.npz`, biases $\le 0$) on its six test pairs: the DTD composite ($z^B$ on the pixels, $z^+$
 above, bias left out) against LRP-0 everywhere (bias in the denominator). `conservation_by_layer` sums the
@@ -407,5 +426,6 @@ def cells():
             new_markdown_cell(LPPOOL_MD), new_code_cell(LPPOOL),
             new_markdown_cell(LRN_MD), new_code_cell(LRN_CELL),
             new_markdown_cell(LRN_ALPHA_MD), new_code_cell(LRN_ALPHA),
+            new_markdown_cell(LAYER_MD), new_code_cell(LAYER),
             new_markdown_cell(NETWORK_MD), new_code_cell(NETWORK),
             new_markdown_cell(NETWORK_END_MD)]
