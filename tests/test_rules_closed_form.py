@@ -14,7 +14,7 @@ import zlib
 import numpy as np
 import pytest
 
-from dtd.layers import AvgPool2d, Conv2d, Dense, SumPool2d
+from dtd.layers import AvgPool2d, Conv2d, Dense, GroupedConv2d, SumPool2d
 from dtd.rules import AlphaBeta, Epsilon, Flat, Gamma, WSquare, ZBox, ZPlus
 
 from _matrices import dense_matrix
@@ -39,6 +39,11 @@ LAYERS = {
     "conv-s1-p1": (lambda rng: Conv2d(rng.normal(size=(4, 2, 3, 3)), rng.normal(size=4), padding=1), (2, 5, 5)),
     "conv-nonsquare": (lambda rng: Conv2d(rng.normal(size=(3, 2, 2, 3)), rng.normal(size=3),
                                           stride=(2, 1), padding=(1, 0)), (2, 6, 7)),
+    # grouped convolutions (unrolled block-diagonally by _matrices; more geometries in test_grouped_conv.py)
+    "depthwise-s2-p1": (lambda rng: GroupedConv2d(rng.normal(size=(3, 1, 3, 3)), rng.normal(size=3), 2, 1, 3),
+                        (3, 6, 7)),
+    "grouped-2x2-to-3": (lambda rng: GroupedConv2d(rng.normal(size=(6, 2, 3, 3)), rng.normal(size=6), 1, 1, 2),
+                         (4, 5, 5)),
     "sumpool": (lambda rng: SumPool2d(2), (3, 6, 6)),
     "sumpool-overlap": (lambda rng: SumPool2d(3, stride=1, padding=1), (2, 5, 5)),
     "avgpool": (lambda rng: AvgPool2d((2, 3), stride=(2, 1)), (2, 6, 7)),
