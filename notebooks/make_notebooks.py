@@ -225,6 +225,57 @@ NOTEBOOKS.update({
          "fastest for the best explanation (dashed: random order):", "pixel_flipping.png")]),
 })
 
+PROPERTIES = """# Seed 004's table: explanation techniques against the four properties, measured
+
+Seed 004 asks four things of an explanation: **conservation** ($\\sum_p R_p = f(x)$), **positivity**
+($R_p \\ge 0$), **continuity** (almost the same input, almost the same explanation) and **selectivity**
+(removing what is called relevant makes $f$ drop fast), and marks techniques yes / partly / no in a table
+whose column pictures are lost. Here each technique gets a measured number per property on the shipped pair
+CNN (biases $\\le 0$) and OC-DTD on a one-class SVM, and a mark from thresholds stated in
+`dtd.experiments.properties`:
+
+| property | measure | yes | partly |
+|---|---|---|---|
+| conservation | mean $\\lvert\\sum_p R_p - f\\rvert / \\lvert f\\rvert$ | $\\le 10^{-6}$ | $\\le 0.1$ |
+| positivity | mean share of negative relevance | 0 in every sample | $\\le 0.1$ |
+| continuity | largest $\\frac{\\lVert \\Delta R\\rVert_1/\\lVert R\\rVert_1}{\\lVert \\Delta x\\rVert_2/\\lVert x\\rVert_2}$ under noise $10^{-2}, 10^{-3}$ | $\\le 2$ | $\\le 10$ |
+| selectivity | pixel-flipping AUC / random order's | $\\le 0.3$ | $\\le 0.6$ |
+
+What the seed's text fixes: LRP-$\\alpha_1\\beta_0$ (= DTD) is yes / yes / yes / partly; gradient x input is
+not conservative ("inflates scores" with negative biases) and not continuous. `marks.md` sets ours beside
+the seed's and says why they differ. The quick run uses 3 inputs: its numbers are noisy."""
+
+LRP_VS_DTD = """# LRP against deep Taylor decomposition (seed 000, task 3)
+
+DTD redistributes $R_j$ by the first-order Taylor terms at a root point $\\tilde x = x - t v$ on
+$\\sum_i \\tilde x_i w_{ij} + b_j = 0$, which gives $R_i = \\sum_j \\frac{v_{ij} w_{ij}}{\\sum_{i'} v_{i'j} w_{i'j}} R_j$,
+**bias not in the denominator**. An LRP rule is a DTD rule where it has this form with the root in the domain:
+
+| LRP rule | DTD rule | search direction $v$ | when equal |
+|---|---|---|---|
+| LRP-0 | $z^B$ on $[0, 0]$ ("at the origin") | $x$ | $b = 0$ (else LRP-0 expands at a non-root and inflates) |
+| $\\alpha_1\\beta_0$ | $z^+$ | $x \\odot 1_{w > 0}$ | $b \\le 0$, $x \\ge 0$ |
+| (none) | $z^B$ on $[l, h]$ | $x - l\\,1_{w>0} - h\\,1_{w<0}$ | $z^+$ is $z^B$ on $[0, x]$ |
+
+The quick run shows each identity to float64 rounding on the shipped networks (biases set to 0 where the
+identity needs it) and the difference where the shipped biases break it; the heatmaps put the two rules and
+their difference side by side."""
+
+NOTEBOOKS.update({
+    "09_properties.ipynb": experiment_notebook("properties", PROPERTIES, [
+        ("Heatmaps of the techniques on test pairs (red positive, blue negative):", "heatmaps_cnn.png"),
+        ("Continuity: one input, the same input with noise 0.01, and the difference of the explanations; the "
+         "gradient-based ones jump where ReLUs switch:", "continuity.png"),
+        ("Pixel flipping (the first quarter of the pixels; dashed: random order):", "pixel_flipping.png")]),
+    "10_lrp_vs_dtd.ipynb": experiment_notebook("lrp_vs_dtd", LRP_VS_DTD, [
+        ("The detection network (Dense, $b \\le 0$): LRP-0 and DTD at the origin differ by the bias, "
+         "$\\alpha_1\\beta_0$ and $z^+$ are equal, $z^B$ at the pixels gives relevance to black pixels:",
+         "heatmaps_detector.png"),
+        ("The pair CNN ($b \\le 0$):", "heatmaps_cnn.png"),
+        ("The 10-class CNN (biases of both signs): $\\alpha_1\\beta_0$ and $z^+$ now differ too:",
+         "heatmaps_deep.png")]),
+})
+
 # the derivations (issue 19): no experiment to run, its cells are in _derivations.py
 NOTEBOOKS["00_derivations.ipynb"] = runpy.run_path(str(HERE / "_derivations.py"))["cells"]()
 

@@ -15,6 +15,11 @@ that writes its figures (PNG) and a table (CSV and Markdown) to the output folde
 ``voc``                 seed 000: a small multi-label CNN on a VOCdevkit tree (synthetic by default)
 ``oneclass``            seed 004: a one-class SVM on one MNIST digit, its outliers explained by OC-DTD
                         and the baselines (needs scikit-learn); pixel flipping, localisation
+``properties``          seed 004's table: sensitivity, gradient x input, simple Taylor, LRP-0/epsilon/
+                        gamma/alpha1beta0, DTD and OC-DTD against conservation, positivity,
+                        continuity and selectivity, measured and marked beside the seed's marks
+``lrp_vs_dtd``          seed 000, task 3: which LRP rules are DTD rules (LRP-0 at the origin, alpha1beta0
+                        = z+, z^B at the input), max differences on the shipped networks, heatmaps
 ======================  =====================================================================
 
 The trained networks are shipped in ``data/`` (``mnist_detector.npz``,
