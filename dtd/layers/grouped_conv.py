@@ -104,6 +104,9 @@ class GroupedConv2d(Conv2d):
         return self.weight.shape[1] == 1
 
     def linear(self, x, weight, bias, post=None):
+        """The grouped correlation of ``x`` (N, C_in, H, W) with ``weight`` (C_out, C_in/g, kH, kW) and
+        ``bias`` (C_out,) or None, as in the class formula: the depthwise route or one batched product over
+        the groups.  ``post`` (an in-place elementwise function) is applied to each finished piece."""
         if self.groups == 1:
             return Conv2d.linear(self, x, weight, bias, post=post)
         if bias is not None and not bool(bias.any()):
@@ -111,6 +114,10 @@ class GroupedConv2d(Conv2d):
         return _grouped_forward(x, weight, bias, self.groups, self.stride, self.padding, post)
 
     def linear_backward(self, g, weight, x_shape):
+        r"""Transpose of :meth:`linear` (without bias): :math:`\partial_x \sum g \cdot \mathrm{linear}(x, w, 0)`,
+        shape ``x_shape``.  Depthwise: adds into the padded gradient's phases; otherwise the transposed
+        batched product folded back by col2im, or (stride 1, images of >= 2048 positions, C_out/g <= C_in/g)
+        the grouped correlation of the padded ``g`` with the flipped kernel."""
         if self.groups == 1:
             return Conv2d.linear_backward(self, g, weight, x_shape)
         N, C, H, W = x_shape
