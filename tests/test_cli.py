@@ -282,11 +282,9 @@ def test_demo_picks_up_further_examples(tmp_path):
 
 
 def test_explain_an_onnx_model(tmp_path):
-    # the CLI loads models by content through dtd.io.load_any once the model-files work provides it
+    # the CLI loads models by content (dtd.io.load_any): a model file named .model, not .onnx
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
-    if not hasattr(dtd.io, "load_any"):
-        pytest.skip("dtd.io.load_any not available yet")
     from onnx import TensorProto, helper, numpy_helper
     rng = np.random.default_rng(0)
     arrays = {"W1": rng.normal(size=(4, 1, 3, 3)), "b1": np.full(4, -0.1), "W2": rng.normal(size=(3, 1024)),

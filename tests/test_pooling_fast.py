@@ -184,12 +184,26 @@ def test_winner_take_all_ties_are_exercised():
 
 
 def test_gradient_of_max_pooling_is_the_split_rule():
+    """The gradient of max pooling: central differences of the forward where the maxima are unique, and the
+    loop written here (ties split equally: the subgradient dtd chooses) where they are not; it equals the
+    winner-take-all rule on both paths."""
     rng = np.random.default_rng(73)
     layer = MaxPool2d((2, 3), padding=(1, 1))
-    x = tied(rng, (2, 2, 5, 7))
+    # distinct values, at least 1e-3 apart: the maximum of each window is unique and stays so within +-h
+    x = rng.permutation(np.arange(2 * 2 * 5 * 7)).reshape(2, 2, 5, 7) * 1e-2
     G = rng.normal(size=layer.forward(x).shape)
-    np.testing.assert_array_equal(layer.backward(x, G), layer.relevance(x, G, WinnerTakeAll()))
-    np.testing.assert_array_equal(layer.spread_to_winners(x, G), general(layer).spread_to_winners(x, G))
+    h = 1e-4
+    fd = np.zeros_like(x)
+    for idx in np.ndindex(*x.shape):
+        e = np.zeros_like(x)
+        e[idx] = h
+        fd[idx] = np.sum((layer.forward(x + e) - layer.forward(x - e)) * G) / (2 * h)
+    np.testing.assert_allclose(layer.backward(x, G), fd, rtol=1e-9, atol=1e-9)
+    xt = tied(rng, (2, 2, 5, 7))
+    loop = spread_loop(xt, G, (2, 3), (1, 1), winners_split, -np.inf)
+    np.testing.assert_allclose(layer.backward(xt, G), loop, **EXACT)
+    np.testing.assert_allclose(layer.relevance(xt, G, WinnerTakeAll()), loop, **EXACT)
+    np.testing.assert_allclose(general(layer).spread_to_winners(xt, G), loop, **EXACT)
 
 
 @pytest.mark.parametrize("kernel", [(16, 16), (16, 17)])

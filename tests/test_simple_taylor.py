@@ -70,12 +70,20 @@ def test_not_conservative_in_general_and_can_be_negative():
 
 
 def test_samples_without_output_get_zero_and_no_root_gives_a_warning():
-    net = two_layer()
+    # positive weights and b <= 0: every unit is off at x = -5 (f = 0); with an output bias -0.5 the same
+    # sample has f = -0.5 < 0; the other sample is explained as it is alone in its batch
+    base = two_layer(seed=3, positive=True)
+    shifted = dtd.Sequential(base.layers[:2] + [Dense(np.ones((1, 6)), [-0.5])])
     x = np.array([[-5.0, -5.0, -5.0, -5.0], [0.3, 0.2, 0.9, 0.4]])
-    f = net.forward(x)[:, 0]
-    R = simple_taylor(net, x[f <= 0]) if (f <= 0).any() else None
-    if R is not None:
-        np.testing.assert_array_equal(R, 0)
+    for net, f0 in [(base, 0.0), (shifted, -0.5)]:
+        f = net.forward(x)[:, 0]
+        assert f[0] == f0 and f[1] > 0                               # the branch under test does run
+        R, x_root, t, found = simple_taylor(net, x, return_root=True)
+        np.testing.assert_array_equal(R[0], 0)
+        np.testing.assert_array_equal(x_root[0], x[0])
+        assert t[0] == 0 and found[0]
+        np.testing.assert_allclose(R[1], simple_taylor(net, x[1:])[0], rtol=1e-12)   # batch: last bits
+        assert np.abs(R[1]).sum() > 0
     # f(x) = relu(x + 1) + relu(1 - x) >= 2: no root anywhere
     bowl = dtd.Sequential([Dense([[1.0], [-1.0]], [1.0, 1.0]), ReLU(), Dense([[1.0, 1.0]], [0.0])])
     with pytest.warns(RuntimeWarning, match="no root along the gradient"):
