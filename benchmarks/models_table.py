@@ -200,7 +200,8 @@ def fmt_cons(v, bias):
     return s if ok else f"**{s}**"
 
 
-def markdown(rows, args, presets, elapsed):
+def markdown(rows, args, presets, elapsed, total=None):
+    """The tables as markdown; ``total``: the number of pairs the run will measure (a partial table says so)."""
     import onnx
     import onnxruntime
     import torch
@@ -227,6 +228,9 @@ def markdown(rows, args, presets, elapsed):
              "(weights in an external `.onnx.data` file).")
     L.append("")
     n_ok = sum(r["load"] == "yes" for r in rows)
+    if total is not None and total > len(rows):
+        L.append(f"**Partial: the run is still going ({len(rows)} of {total} pairs measured).**")
+        L.append("")
     L.append(f"**{n_ok} of {len(rows)}** model/exporter pairs load.")
     L.append("")
     L.append("## Loading and forward")
@@ -242,7 +246,7 @@ def markdown(rows, args, presets, elapsed):
         e64 = r.get("err_t64")
         e64s = "-" if e64 is None else fmt(e64[0], ".1e") + e64[1]
         tf = r.get("t_fwd")
-        tfs = fmt(tf * 1e3 if isinstance(tf, float) else tf, ".1f")
+        tfs = fmt(tf * 1e3 if isinstance(tf, float) else tf, ".3g")
         L.append(f"| {r['model']} | {r.get('input', '-')} | {r['exporter']} | {load} | {r.get('kind', '-')} | "
                  f"{fmt(r.get('err_ort'), '.1e')} | {e64s} | {tfs} |")
     for bias, title, bound in (("own", "with the models' own biases", "in [-0.1, 1.1]"),
@@ -279,7 +283,7 @@ def markdown(rows, args, presets, elapsed):
     for r in rows:
         if r["load"] != "yes" or not isinstance(r.get("t_fwd"), float):
             continue
-        L.append(f"| {r['model']} | {r['exporter']} | {r['t_fwd'] * 1e3:.1f} | "
+        L.append(f"| {r["model"]} | {r["exporter"]} | {r["t_fwd"] * 1e3:.3g} | "
                  + " | ".join(fmt(r["t_ratio"].get(p), ".2f") for p in presets) + " |")
     L.append("")
     return "\n".join(L)
@@ -322,6 +326,10 @@ def main(argv=None):
                 cons = " ".join(f"{v:.3g}" if isinstance(v, float) else "err"
                                 for v in row.get("cons", {}).values())
                 log(f"{name:20s} {ex:7s} {time.perf_counter() - t1:6.1f}s  load={row['load'][:90]}  {cons}")
+                if out != "-":                                  # the table so far, in case the run is cut short
+                    with open(out, "w") as f:
+                        f.write(markdown(rows, args, args.presets, time.perf_counter() - t0,
+                                         total=len(args.models) * len(args.exporters)))
     text = markdown(rows, args, args.presets, time.perf_counter() - t0)
     print(text)
     if out != "-":

@@ -58,7 +58,8 @@ except ImportError:        # the module imports without torch; its builders need
     torch = F = nn = None
     _Module = object
 
-__all__ = ["ZOO", "ZooEntry", "build", "example_input", "export", "without_biases", "EXPORTERS", "INPUT_LOW", "INPUT_HIGH",
+__all__ = ["ZOO", "ZooEntry", "build", "example_input", "export", "without_biases", "EXPORTERS", "INPUT_LOW",
+           "INPUT_HIGH",
            "BasicBlock", "Bottleneck", "ResNet", "VGG", "MobileNetV2", "MobileNetV3Small", "DenseNet",
            "SqueezeNet", "InceptionNet", "ShuffleNetV2", "AlexNetLRN", "LeNet5", "SigmoidMLP", "AvgPoolNet"]
 
@@ -259,7 +260,8 @@ class ConvBNActivation(nn.Sequential if nn is not None else object):
 
 
 class InvertedResidual(_Module):
-    """MobileNetV2's block: 1x1 expand (ReLU6), depthwise 3x3 (ReLU6), 1x1 linear projection, ``+ x`` when shapes match."""
+    """MobileNetV2's block: 1x1 expand (ReLU6), depthwise 3x3 (ReLU6), 1x1 linear projection, ``+ x`` when
+    the shapes match."""
 
     def __init__(self, inp, oup, stride, expand_ratio):
         super().__init__()
@@ -347,7 +349,8 @@ class InvertedResidualV3(_Module):
 
 
 class MobileNetV3Small(_Module):
-    """torchvision's ``mobilenet_v3_small`` (``width`` = ``width_mult``)."""
+    """torchvision's ``mobilenet_v3_small`` (``width`` = ``width_mult``; BatchNorm ``eps`` torch's default 1e-5,
+    where torchvision uses 1e-3: the statistics are random here anyway)."""
 
     # input, kernel, expanded, output, SE, activation, stride
     SETTINGS = [(16, 3, 16, 16, True, "relu", 2), (16, 3, 72, 24, False, "relu", 2),
