@@ -283,7 +283,7 @@ def markdown(rows, args, presets, elapsed, total=None):
     for r in rows:
         if r["load"] != "yes" or not isinstance(r.get("t_fwd"), float):
             continue
-        L.append(f"| {r["model"]} | {r["exporter"]} | {r["t_fwd"] * 1e3:.3g} | "
+        L.append(f"| {r['model']} | {r['exporter']} | {r['t_fwd'] * 1e3:.3g} | "
                  + " | ".join(fmt(r["t_ratio"].get(p), ".2f") for p in presets) + " |")
     L.append("")
     return "\n".join(L)
