@@ -99,3 +99,25 @@ def test_quick_run(tmp_path):
         assert not oc
         return
     assert float(oc[0]["conservation error"]) < 1e-12 and float(oc[0]["negative share (max)"]) == 0
+
+
+def test_proportional_max_pooling_removes_the_jump_of_winner_take_all():
+    """Two pixels of one pool trade places as the larger: winner-take-all moves all relevance across (a jump
+    of the whole f(x) for a change of 2 delta), relevance in proportion moves delta / (a + b) of it."""
+    from dtd import Sequential
+    from dtd.layers import Conv2d, Dense, Flatten, MaxPool2d, ReLU
+    net = Sequential([Conv2d(np.ones((1, 1, 1, 1)), np.zeros(1)), ReLU(), MaxPool2d(2), Flatten(),
+                      Dense(np.ones((1, 1)), np.zeros(1))])
+    delta = 1e-4
+    x = np.zeros((2, 1, 2, 2))
+    x[:, 0, 0, 0] = 0.5 + np.array([delta, -delta])
+    x[:, 0, 0, 1] = 0.5
+    m = pr.methods(net)
+    t = np.zeros(2, dtype=np.intp)
+    wta, prop = m["LRP-alpha1beta0 / z+"](x, t), m[pr.MAXPOOL_VARIANT](x, t)
+    f = net.forward(x)[:, 0]
+    np.testing.assert_allclose(wta[0, 0, 0], [f[0], 0.0], rtol=1e-12)         # all on the larger pixel ...
+    np.testing.assert_allclose(wta[1, 0, 0], [0.0, f[1]], rtol=1e-12)         # ... which switched
+    np.testing.assert_allclose(prop[:, 0, 0], x[:, 0, 0] / x[:, 0, 0].sum(1, keepdims=True) * f[:, None],
+                               rtol=1e-12)                                     # x_i / sum_pool x * f
+    assert np.abs(prop[0] - prop[1]).sum() < 4 * delta < 0.5 < np.abs(wta[0] - wta[1]).sum()
