@@ -31,6 +31,10 @@ The named presets read the network's structure (:meth:`Composite.plan`):
 :class:`Uniform` (one rule everywhere, ``get("gamma")`` and the like) does
 neither substitution: it gives exactly the rule asked for.
 """
+import inspect
+import math
+import numbers
+
 import numpy as np
 
 from .layers import Affine, AvgPool2d, Conv2d, Dense, LpPool2d, MaxPool2d, SumPool2d
@@ -38,7 +42,7 @@ from .merge import Add, Merge
 from .rules import AlphaBeta, Epsilon, Flat, Gamma, PassThrough, Proportional, WSquare, ZBox, ZPlus
 
 __all__ = ["Composite", "Uniform", "DTD", "LRPComposition", "EpsilonPlus", "EpsilonGammaBox",
-           "EpsilonAlpha2Beta1", "get", "names"]
+           "EpsilonAlpha2Beta1", "get", "names", "parameters", "parse_params"]
 
 _POOLING = (SumPool2d, AvgPool2d, MaxPool2d, LpPool2d)
 
@@ -297,6 +301,7 @@ class EpsilonAlpha2Beta1(_ByLayerType):
 def _uniform(rule_cls, **fixed):
     def make(**params):
         return Uniform(rule_cls(**{**fixed, **params}))
+    make.rule_cls, make.fixed = rule_cls, fixed
     return make
 
 
@@ -322,19 +327,89 @@ def names():
     return list(_REGISTRY)
 
 
-def get(name, **params):
-    """A composite by name, e.g. ``get("epsilon-gamma-box", low=-3, high=3)``.
+def parameters(name):
+    """The parameters the composite ``name`` takes and their defaults (``inspect.Parameter.empty``: required),
+    read from its class's signature (or its rule's, for the one-rule composites).
 
-    Raises
-    ------
-    ValueError
-        Unknown name (the message lists the known ones) or parameters the composite does not take.
+    >>> parameters("epsilon")
+    {'epsilon': 0.0}
+    >>> list(parameters("epsilon-gamma-box"))
+    ['low', 'high', 'epsilon', 'gamma']
     """
     try:
         make = _REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown composite {name!r}; known: {', '.join(names())}") from None
+    cls = getattr(make, "rule_cls", make)
+    fixed = getattr(make, "fixed", {})
+    out = {}
+    for p in inspect.signature(cls.__init__).parameters.values():
+        if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        out[p.name] = fixed.get(p.name, p.default)
+    return out
+
+
+def _describe(params):
+    return ", ".join(k if d is inspect.Parameter.empty else f"{k}={d!r}" for k, d in params.items()) or "nothing"
+
+
+def _coerce(name, key, value, default):
+    """``value`` for the parameter ``key`` (default ``default``): a string becomes a number where the default is
+    a number (``"inf"``, ``"1e-3"``), ``True``/``False`` where it is a bool; ValueError in words otherwise."""
+    number = isinstance(default, numbers.Real) and not isinstance(default, bool)
+    if isinstance(default, bool):
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+            return value.lower() in ("true", "1")
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"composite {name!r}: {key} must be true or false, got {value!r}")
+        return bool(value)
+    if number or default is None and key in ("low", "high"):
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ValueError(f"composite {name!r}: {key} must be a number, got {value!r}") from None
+        if number and not (isinstance(value, numbers.Real) and not isinstance(value, bool)):
+            raise ValueError(f"composite {name!r}: {key} must be a number, got {value!r}")
+        if isinstance(value, numbers.Real) and math.isnan(value):
+            raise ValueError(f"composite {name!r}: {key} must be a number, got nan")
+    return value
+
+
+def parse_params(name, params):
+    """``params`` checked against the parameters of the composite ``name`` (:func:`parameters`): unknown names
+    are refused with the list of those it takes; strings become numbers where a number is expected (so
+    ``"inf"`` and ``"1e-3"`` from a command line work); a bad value is named.
+
+    >>> parse_params("gamma", {"gamma": "inf", "epsilon": "1e-3"})
+    {'gamma': inf, 'epsilon': 0.001}
+    >>> parse_params("epsilon", {"foo": 1})
+    Traceback (most recent call last):
+    ...
+    ValueError: composite 'epsilon' takes epsilon=0.0; got foo
+    """
+    known = parameters(name)
+    unknown = [k for k in params if k not in known]
+    if unknown:
+        raise ValueError(f"composite {name!r} takes {_describe(known)}; got {', '.join(unknown)}")
+    return {k: _coerce(name, k, v, known[k]) for k, v in params.items()}
+
+
+def get(name, **params):
+    """A composite by name, e.g. ``get("epsilon-gamma-box", low=-3, high=3)``.
+
+    Parameters are checked with :func:`parse_params` (the composite's own signature).
+
+    Raises
+    ------
+    ValueError
+        Unknown name (the message lists the known ones), parameters the composite does not take (the
+        message lists those it takes), values of the wrong kind, or values its rules refuse.
+    """
+    params = parse_params(name, params)
+    make = _REGISTRY[name]
     try:
         return make(**params)
     except TypeError as e:
-        raise ValueError(f"composite {name!r}: {e}") from None
+        raise ValueError(f"composite {name!r}: {e} (it takes {_describe(parameters(name))})") from None

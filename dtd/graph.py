@@ -9,7 +9,7 @@ topological order; what reaches a node from several consumers is summed.
 """
 import numpy as np
 
-from ._validation import check_input
+from ._validation import check_input, reports_float_errors
 from .layers.base import Layer
 from .merge import Add, Concat, Merge
 from .network import Sequential, check_explained, record, resolve_target, rule_for, start_relevance
@@ -228,6 +228,7 @@ class Graph:
         out = dict(zip(self.layer_names, Sequential(self.layers).rule_list(rules)))
         return {**out, **{name: None for name in merges}}
 
+    @reports_float_errors("explain")
     def explain(self, x, rules, target=None, return_all=False):
         """Relevance of the input for the target output.
 
@@ -267,6 +268,7 @@ class Graph:
             else:
                 acts[n.name] = n.op.forward([acts[i] for i in n.inputs])
         R, _ = start_relevance(acts[self.output], target)
+        R_start = R
         seen, sent = {}, {}
 
         def step(n, ins, Ry):
@@ -280,7 +282,7 @@ class Graph:
                 sent[n.name] = sum(m.reshape(m.shape[0], -1).sum(axis=1, dtype=np.float64) for m in msgs)
             return msgs
         R_in = self._backward(acts, R, step)[self.input]
-        check_explained(R_in, "node")
+        check_explained(R_in, "node", start=R_start)
         if not return_all:
             return R_in
         out = GraphRelevances({self.input: R_in, **{n.name: seen[n.name] for n in self.nodes}})

@@ -1,7 +1,7 @@
 """Sequential networks: forward, gradient, and the relevance backward pass."""
 import numpy as np
 
-from ._validation import all_finite, check_input
+from ._validation import all_finite, check_input, check_vanished, reports_float_errors
 from .layers.base import Layer, LinearLayer
 from .rules.base import LinearRule, Rule
 
@@ -76,12 +76,16 @@ def record(layer, rule, x):
     return layer._forward(x), None
 
 
-def check_explained(R, where):
+def check_explained(R, where, start=None):
     """The input relevance ``R`` of an explanation, if it has no NaN or Inf (checked once, at the end of
-    the pass); ``where`` names the unit ``return_all=True`` reports on ("layer" or "node")."""
+    the pass); ``where`` names the unit ``return_all=True`` reports on ("layer" or "node").  With the
+    starting relevance ``start``, a :class:`~dtd._validation.RelevanceWarning` for samples whose relevance
+    vanished (:func:`dtd._validation.check_vanished`)."""
     if not all_finite(R):
         raise ValueError("explain: the input relevance contains NaN or Inf (an overflow in the forward or "
                          f"relevance pass; explain(..., return_all=True) shows the relevance at every {where})")
+    if start is not None:
+        check_vanished(R, start)
     return R
 
 
@@ -224,6 +228,7 @@ class Sequential:
             return out
         raise TypeError(f"rules must be a Rule, a list of rules, or a composite; got {type(rules).__name__}")
 
+    @reports_float_errors("explain")
     def explain(self, x, rules, target=None, return_all=False):
         """Relevance of the input for the target output.
 
@@ -257,7 +262,7 @@ class Sequential:
             layer = self.layers[i]
             R = layer._relevance(acts[i], R, per_layer[i], out=acts[i + 1], prepared=prepared[i])
             Rs.append(R)
-        check_explained(R, "layer")
+        check_explained(R, "layer", start=Rs[0])
         if not return_all:
             return R
         out = Relevances(Rs[::-1])

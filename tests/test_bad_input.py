@@ -109,7 +109,7 @@ def test_an_overflow_inside_the_network_is_reported_not_returned(rng):
     assert np.isfinite(net.forward(x / big)).all()
 
 
-@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.bool_, np.complex128, object])
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.bool_, np.complex128, object])
 def test_non_floating_dtype(net, x, dtype):
     xi = (x * 10).astype(dtype)
     msg = (rf"Sequential: x has dtype {np.dtype(dtype)}; dtd computes in floating point"
@@ -231,7 +231,7 @@ def test_rule_list_of_wrong_length_or_content(net, x):
 def test_unknown_composite():
     with pytest.raises(ValueError, match=r"unknown composite 'dtdx'; known: .*dtd.*epsilon-gamma-box"):
         composites.get("dtdx")
-    with pytest.raises(ValueError, match=r"composite 'dtd': .*unexpected keyword argument 'gamma'"):
+    with pytest.raises(ValueError, match=r"composite 'dtd' takes domain=None, low=None, high=None; got gamma"):
         composites.get("dtd", gamma=0.25)
     with pytest.raises(ValueError, match=r"DTD: domain must be 'R', 'R\+' or 'box', got 'Z'"):
         composites.get("dtd", domain="Z")

@@ -220,7 +220,8 @@ def _open_zip(path):
         _fail(path, f"cannot read: {e}")
     if magic not in _ZIP_MAGIC:
         what = "a single .npy array" if magic == b"\x93NUM" else f"magic number {magic!r}"
-        _fail(path, f"not a dtd model file (.npz): wrong magic number (found {what}, expected a zip archive)")
+        _fail(path, f"not a dtd model file (.npz): wrong magic number (found {what}, expected a zip archive); "
+                    "dtd.load (or dtd.io.load_any) reads ONNX and LRP Toolbox text models too")
     try:
         return zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:

@@ -74,6 +74,9 @@ class Gamma(LinearRule):
     def __init__(self, gamma=0.25, epsilon=0.0, bias="gamma", generalized=False):
         if not gamma >= 0 or not epsilon >= 0:
             raise ValueError(f"Gamma: gamma and epsilon must be >= 0, got {gamma}, {epsilon}")
+        if gamma == float("inf"):
+            raise ValueError("Gamma: gamma must be finite, got inf (its limit gamma -> inf on inputs x >= 0 is "
+                             "the z+ rule: use ZPlus(), composite 'zplus')")
         self.gamma = float(gamma)
         self.epsilon = float(epsilon)
         self.bias = check_choice(bias, ("gamma", "plain", "none", "absorb"), "Gamma", "bias")
