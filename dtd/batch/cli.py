@@ -34,10 +34,21 @@ The commands call three functions::
 ``--overwrite-results``
     replace a results directory that holds a different run.
 
-A tqdm bar counts the chunks. Errors (a bad chunk, a directory of another run)
-are raised with a one-line message; :mod:`dtd.cli` prints it.
+A tqdm bar counts the chunks (``--no-progress``: none). Errors (a bad chunk, a
+directory of another run, ``--results`` naming a file) are raised with a one-line
+message; :mod:`dtd.cli` prints it.
+
+After ``dtd explain --dataset``, the results directory holds, besides the
+chunks (``chunk-NNNNN.npy``) and ``index.json``, a summary of the run
+(:func:`explain_summary`): ``summary.csv`` with one row per input (index,
+target, f_c, sum_R, conservation_error) and ``summary.md`` with the means; the
+command prints the latter. The relevance is read back as one array, in input
+order, with one call::
+
+    R = dtd.batch.load_results("DIR")        # (N, ...) like the inputs
 """
-__all__ = ["add_dataset_arguments", "wants_dataset", "run_explain", "run_evaluate", "executor_of"]
+__all__ = ["add_dataset_arguments", "wants_dataset", "run_explain", "run_evaluate", "executor_of",
+           "explain_summary"]
 
 
 def _positive(text):
@@ -95,11 +106,16 @@ def executor_of(args):
 
 
 def _common(args):
+    import os
     if not getattr(args, "results", None):
         raise ValueError("--dataset needs --results DIR (where the chunks go)")
+    if os.path.exists(args.results) and not os.path.isdir(args.results):
+        raise ValueError(f"--results {args.results} is a file, not a directory: give a new directory, e.g. "
+                         f"--results {os.path.splitext(os.path.basename(args.results))[0]}-results/ "
+                         "(or an earlier run's, to resume it); the file is left as it is")
     executor, workers = executor_of(args)
     return dict(chunk_size=args.chunk_size, executor=executor, workers=workers, overwrite=args.overwrite_results,
-                progress=not getattr(args, "quiet", False))
+                progress=not getattr(args, "no_progress", False))
 
 
 def _report(summary, what):
@@ -116,10 +132,65 @@ def run_explain(args, model, rules, rule_params=None, box=None, target=None, loa
     """
     from .run import explain_dataset
 
+    from ..evaluate.table import to_markdown
+
     s = explain_dataset(model, args.dataset, rules, args.results, rule_params=rule_params, box=box,
                         target=target, loader=loader, reader=reader, **_common(args))
     _report(s, "explained")
+    rows = explain_summary(s.out_dir, model, args.dataset, target=target, loader=loader, reader=reader)
+    print(to_markdown(rows), end="")
+    print(f"per input: {s.out_dir}/summary.csv; the relevance as one array (N, ...) in input order: "
+          f"dtd.batch.load_results({str(s.out_dir)!r})")
     return 0
+
+
+def explain_summary(out_dir, model, inputs, target=None, loader=None, reader=None):
+    """Summarise an :func:`~dtd.batch.explain_dataset` run: ``summary.csv`` and ``summary.md`` in ``out_dir``.
+
+    Per input n (``summary.csv``): ``index``, ``target`` c, ``f_c`` (the model's output :math:`f_c(x_n)`),
+    ``sum_R`` and the conservation error of :func:`dtd.evaluate.conservation`,
+
+    .. math:: e_n = \\frac{|\\sum_i R_{n,i} - f_c(x_n)|}{|f_c(x_n)|};
+
+    ``summary.md`` and the returned one-row list: the number of inputs, the means of ``f_c`` and
+    ``sum_R``, the median and largest ``e_n``, and how many inputs' relevance vanished
+    (:math:`\\sum_i |R_{n,i}| \\le 10^{-10} |f_c(x_n)|`).
+
+    The outputs come from one forward pass over the inputs in this process, chunk by chunk (the chunks of
+    the run, so about a third of the explanation's cost), read as the run read them (``model`` a path or a
+    network, ``loader``, ``reader`` as in :func:`~dtd.batch.explain_dataset`); the relevance from the chunks.
+    """
+    import os
+
+    import numpy as np
+
+    from ..evaluate import conservation
+    from ..evaluate._checks import target_output
+    from ..evaluate.table import write_csv, write_markdown
+    from .inputs import open_inputs, read_payload
+    from .jobs import default_loader
+    from .results import iter_results
+
+    net = (loader or default_loader)(os.fspath(model)) if isinstance(model, (str, os.PathLike)) else model
+    src = open_inputs(inputs, reader=reader)
+    per_input, vanished = [], 0
+    for a, b, R in iter_results(out_dir):
+        x = read_payload(src.payload(a, b))
+        fc, t = target_output(net, x, None if target is None else np.asarray(target)[a:b]
+                              if np.ndim(target) else target)
+        c = conservation(np.asarray(R), fc)
+        mass = np.abs(np.asarray(R).reshape(b - a, -1)).sum(axis=1, dtype=np.float64)
+        vanished += int(((c.output != 0) & ~(mass > 1e-10 * np.abs(c.output))).sum())
+        per_input += [{"index": a + k, "target": int(t[k]), "f_c": float(c.output[k]), "sum_R": float(c.total[k]),
+                       "conservation_error": float(c.error[k])} for k in range(b - a)]
+    err = np.array([r["conservation_error"] for r in per_input])
+    rows = [{"inputs": len(per_input), "mean f_c": float(np.mean([r["f_c"] for r in per_input])),
+             "mean sum_R": float(np.mean([r["sum_R"] for r in per_input])),
+             "median error": float(np.median(err)), "max error": float(err.max()), "vanished": vanished}]
+    write_csv(per_input, os.path.join(out_dir, "summary.csv"))
+    write_markdown(rows, os.path.join(out_dir, "summary.md"),
+                   title="dtd explain: the data set (error = |sum R - f_c| / |f_c|; per input: summary.csv)")
+    return rows
 
 
 def run_evaluate(args, model, methods, box=None, params=None, continuity_options=None, flipping_options=None,

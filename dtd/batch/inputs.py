@@ -19,8 +19,11 @@ give ``reader``: a module-level function ``reader(path) -> ndarray`` (one
 sample) used for every file instead (it runs on the workers).
 
 Samples are returned in float64 unless ``dtype`` says otherwise (``float32``).
-``.npy`` inputs and arrays of a floating dtype keep it when ``dtype`` is None;
-integer arrays are refused (dtd computes in floating point: scale them first).
+``.npy`` inputs and arrays of a floating dtype keep it when ``dtype`` is None,
+except float16, computed and stored in float32 (an exact conversion) with a
+warning, as :meth:`dtd.Sequential.explain` does; integer arrays are refused (dtd
+computes in floating point: scale them first, e.g. ``x / 255.0``). A file of
+Python objects is refused, never unpickled.
 
 A source describes itself (:meth:`describe`, stored in the results index) and
 gives, for a chunk ``[start, stop)``, a small *payload* that a worker turns into
@@ -31,6 +34,7 @@ every worker), array sources send the chunk's data.
 import glob
 import hashlib
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +54,22 @@ def _float_dtype(dtype, have):
     if not np.issubdtype(have, np.floating):
         raise TypeError(f"inputs have dtype {have}; dtd computes in floating point: convert them first "
                         "(e.g. x / 255.0), or give dtype=")
+    if np.dtype(have) == np.float16:
+        warnings.warn("inputs are float16: computing and storing in float32 (an exact conversion; half "
+                      "precision would lose about 3 digits)", stacklevel=2)
+        return np.dtype(np.float32)
     return np.dtype(have)
+
+
+def _load_error(path, e):
+    """NumPy's read error as a message that names the file and never advises unpickling."""
+    text = str(e)
+    if "pickle" in text or "object" in text.lower():
+        return (f"inputs: {path} holds Python objects (pickled data), which dtd never loads; "
+                "save a numeric array (numpy.save(path, x.astype(np.float64)))")
+    if isinstance(e, EOFError):
+        return f"inputs: {path} is empty or truncated ({text or 'no data'}); write it again with numpy.save"
+    return f"inputs: cannot read {path} as a .npy array ({text})"
 
 
 class ArraySource:
@@ -93,8 +112,8 @@ class NpySource:
             arr = np.load(self.path, mmap_mode="r", allow_pickle=False)
         except FileNotFoundError:
             raise FileNotFoundError(f"inputs: no such file {path}") from None
-        except ValueError as e:  # pickled object arrays, bad headers
-            raise ValueError(f"inputs: cannot read {path} as a .npy array ({e})") from None
+        except (ValueError, EOFError, OSError) as e:  # pickled object arrays, bad headers, empty files
+            raise ValueError(_load_error(path, e)) from None
         if not isinstance(arr, np.ndarray):
             raise ValueError(f"inputs: {path} is not a .npy array")
         src = ArraySource(arr, dtype)  # the same checks
@@ -124,8 +143,8 @@ def _read_file(path, dtype, reader=None):
     if path.lower().endswith(".npy"):
         try:
             a = np.load(path, allow_pickle=False)
-        except ValueError as e:
-            raise ValueError(f"inputs: cannot read {path} as a .npy array ({e})") from None
+        except (ValueError, EOFError) as e:
+            raise ValueError(_load_error(path, e)) from None
         if not isinstance(a, np.ndarray) or a.dtype.hasobject or not (
                 np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
             raise ValueError(f"inputs: {path} does not hold a numeric array")

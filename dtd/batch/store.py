@@ -105,6 +105,8 @@ class Store:
     ValueError
         ``out_dir`` holds the results of a different run (the message names
         what differs) and ``overwrite`` is false.
+    FileExistsError
+        ``out_dir`` is a file (it is never replaced).
     RuntimeError
         Another process is writing to ``out_dir``.
     """
@@ -112,6 +114,9 @@ class Store:
     def __init__(self, out_dir, spec, order=None, overwrite=False, fsync=True):
         self.dir = Path(out_dir)
         self.fsync = fsync
+        if self.dir.exists() and not self.dir.is_dir():
+            raise FileExistsError(f"results directory {out_dir} is a file, not a directory; give a new directory "
+                                  "(or an earlier run's, to resume it): the file is left as it is")
         self.dir.mkdir(parents=True, exist_ok=True)
         self._lock = self._acquire_lock()
         try:

@@ -2,10 +2,20 @@
 
 Inputs (``INPUT...``)
 ---------------------
-- ``.npy``: one array, read with ``allow_pickle=False``, used as it is (integer
-  arrays become float64; the image flags below do not apply). A batch
-  ``(N, C, H, W)`` or, when the array has one axis less than the model takes,
-  one sample ``(C, H, W)``.
+- ``.npy``: one array, read with ``allow_pickle=False`` (a file of Python objects
+  is refused, never unpickled). A batch ``(N, C, H, W)`` or, when the array has
+  one axis less than the model takes, one sample ``(C, H, W)``; a 3-D array whose
+  first axis is not the model's channel count is refused with the fix (an
+  ``(N, H, W)`` stack of gray images is ``x[:, None]``).
+
+  - floating arrays are used as they are (``--scale``, ``--mean``, ``--std`` do
+    not apply; a warning says so if given); float16 is computed in float32 (an
+    exact conversion) with a warning;
+  - integer (and boolean) arrays need ``--scale``: dtd does not guess their
+    scale (as the API, which refuses integer arrays), so ``--scale 1/255`` reads
+    8-bit pixels as 0..1 and ``--scale 1`` keeps the values; then
+    ``x = (a * scale - mean) / std`` (mean and std per channel, axis -3), and a
+    uint8 array's box is that of the 8-bit range, as for images.
 - ``.npz``: the array named by ``--npz-key``, else the only array, else the one named ``x``.
 - anything else: an image read by Pillow (PNG, JPEG, ...), preprocessed as
 
@@ -15,8 +25,9 @@ Inputs (``INPUT...``)
   2. resized to ``--size H W`` (or ``--size S`` for S x S) with Pillow's bilinear
      filter, if given;
   3. ``x = (p * scale - mean) / std`` per channel, with p the 8-bit values 0..255,
-     ``--scale`` (default 1/255), ``--mean`` and ``--std`` (one value, or one per
-     channel; defaults 0 and 1), giving an array (C, H, W) in float64.
+     ``--scale`` (default 1/255; a fraction such as ``1/255`` is accepted), ``--mean``
+     and ``--std`` (one value, or one per channel; defaults 0 and 1), giving an
+     array (C, H, W) in float64.
 
   The box of the z^B rule then defaults to the range of that mapping,
   ``low = (0 - mean) / std``, ``high = (255 * scale - mean) / std`` per channel.
@@ -27,6 +38,7 @@ pixel-flipping regions stay in the image's shape.
 import argparse
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,11 +123,40 @@ class Input:
         return [stem] if self.single else [f"{stem}_{i}" for i in range(len(self.x))]
 
 
+_NPY_MAGIC, _ZIP_MAGIC = b"\x93NUMPY", (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def check_numpy_file(path, what="input"):
+    """Refuse, naming ``path`` and the fix, a file that is not a ``.npy`` or ``.npz`` NumPy file
+    (empty, text, an image renamed), before NumPy reads it (whose messages neither name the file nor
+    avoid advising ``allow_pickle``)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise ValueError(f"cannot read {what} {path}: {e.strerror or e}") from None
+    if not head:
+        raise ValueError(f"{what} {path} is an empty file (0 bytes); write it again with numpy.save")
+    if head[:6] != _NPY_MAGIC and head[:4] not in _ZIP_MAGIC:
+        raise ValueError(f"{what} {path} is not a NumPy file: a .npy starts with \\x93NUMPY and a .npz is a zip "
+                         f"archive, this one starts with {head!r}; write arrays with numpy.save or numpy.savez")
+
+
+def _numpy_error(path, e):
+    """NumPy's read error as a message that names the file and never advises unpickling."""
+    text = str(e)
+    if "pickle" in text or "Object arrays" in text or "object" in text.lower():
+        return (f"input {path} holds Python objects (pickled data), which dtd never loads; "
+                "save a numeric array (numpy.save(path, x.astype(np.float64)))")
+    return f"cannot read input {path}: {text or type(e).__name__} (truncated or damaged?)"
+
+
 def _read_array(path, key):
+    check_numpy_file(path)
     try:
         data = np.load(path, allow_pickle=False)
-    except ValueError as e:
-        raise ValueError(f"cannot read input {path}: {e}") from None
+    except (ValueError, EOFError, OSError) as e:
+        raise ValueError(_numpy_error(path, e)) from None
     if isinstance(data, np.lib.npyio.NpzFile):
         with data:
             keys = list(data.keys())
@@ -125,15 +166,39 @@ def _read_array(path, key):
                 raise ValueError(f"input {path}: give --npz-key, one of: {', '.join(keys) or '(none)'}")
             try:
                 a = data[key]
-            except ValueError as e:
-                raise ValueError(f"cannot read input {path}[{key}]: {e}") from None
+            except (ValueError, EOFError, OSError) as e:
+                raise ValueError(_numpy_error(f"{path}[{key}]", e)) from None
     else:
         a = data
-    if a.dtype.kind in "biu":
-        a = a.astype(np.float64)
-    if a.dtype.kind != "f":
+    if a.dtype.kind not in "biuf":
         raise ValueError(f"input {path}: arrays must be numeric, got dtype {a.dtype}")
     return a
+
+
+def _array_values(path, a, args):
+    """The values dtd computes with, from an array input (see the module docstring); and its box or None."""
+    given = [f for f in ("scale", "mean", "std") if getattr(args, f) not in (None, [])]
+    if a.dtype.kind == "f":
+        if given:
+            warnings.warn(f"input {path} is floating point ({a.dtype}) and used as it is: "
+                          f"--{', --'.join(given)} only apply to images and integer arrays")
+        if a.dtype == np.float16:
+            warnings.warn(f"input {path} is float16: computing in float32 (an exact conversion; half precision "
+                          "would lose about 3 digits)")
+            a = a.astype(np.float32)
+        return a, None
+    if args.scale is None:
+        raise ValueError(f"input {path} holds {a.dtype} values; dtd computes in floating point and does not guess "
+                         "their scale: give --scale 1/255 for 8-bit pixels meant as 0..1, or --scale 1 to use the "
+                         "values as they are")
+    C = a.shape[-3] if a.ndim >= 3 else 1
+    where = f"input {path}"
+    mean, std = _per_channel(args.mean, C, "mean", where), _per_channel(args.std, C, "std", where)
+    if a.ndim < 3:
+        mean, std = mean.reshape(-1), std.reshape(-1)
+    x = (a.astype(np.float64) * args.scale - mean) / std
+    box = image_box(C, args.scale, args.mean, args.std) if a.dtype == np.uint8 and a.ndim >= 3 else None
+    return x, box
 
 
 def _channels_for(net, hw, args):
@@ -149,10 +214,14 @@ def _channels_for(net, hw, args):
     return 3
 
 
-def _per_channel(values, C, flag):
+def _per_channel(values, C, flag, where="the images"):
     v = np.asarray(values if values else [0.0 if flag == "mean" else 1.0], dtype=np.float64)
     if len(v) not in (1, C):
-        raise ValueError(f"--{flag} needs 1 or {C} values for {C}-channel images, got {len(v)}")
+        if C == 1:
+            raise ValueError(f"--{flag} gives {len(v)} values, but {where} has 1 channel (gray: read as the "
+                             "model's first layer takes it, or with --grayscale); give one value, or read it "
+                             "with --rgb")
+        raise ValueError(f"--{flag} gives {len(v)} values, but {where} has {C} channels: give 1 or {C}")
     if flag == "std" and not (v > 0).all():
         raise ValueError(f"--std must be > 0, got {list(values)}")
     return np.broadcast_to(v, (C,))[:, None, None]
@@ -183,7 +252,8 @@ def read_image(path, channels=None, size=None, scale=1 / 255, mean=(), std=()):
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise ValueError(f"cannot read image {path}: {e}") from None
     p = p[None] if p.ndim == 2 else np.moveaxis(p, -1, 0)
-    return (p * scale - _per_channel(mean, C, "mean")) / _per_channel(std, C, "std")
+    where = f"image {path}"
+    return (p * scale - _per_channel(mean, C, "mean", where)) / _per_channel(std, C, "std", where)
 
 
 def image_box(C, scale=1 / 255, mean=(), std=()):
@@ -196,9 +266,14 @@ def image_box(C, scale=1 / 255, mean=(), std=()):
     return low, high
 
 
+def _image_scale(args):
+    """``--scale`` for images: the given value, else 1/255."""
+    return 1 / 255 if args.scale is None else args.scale
+
+
 def _preprocessing(args):
-    return dict(size=tuple(args.size) if args.size else None, scale=args.scale, mean=tuple(args.mean or ()),
-                std=tuple(args.std or ()))
+    return dict(size=tuple(args.size) if args.size else None, scale=_image_scale(args),
+                mean=tuple(args.mean or ()), std=tuple(args.std or ()))
 
 
 def _read_image(path, net, args):
@@ -211,7 +286,7 @@ def _read_image(path, net, args):
         raise ValueError(f"cannot read image {path}: {e}") from None
     C = _channels_for(net, tuple(args.size) if args.size else (h, w), args)
     x = read_image(path, C, **_preprocessing(args))
-    return x, image_box(C, args.scale, args.mean, args.std)
+    return x, image_box(C, _image_scale(args), args.mean, args.std)
 
 
 def _is_single(a, net):
@@ -224,6 +299,16 @@ def _is_single(a, net):
     return ndim is not None and a.ndim == ndim - 1
 
 
+def _check_stack(path, a, single, net):
+    """Refuse a 3-D array read as one sample whose first axis is not the model's channel count."""
+    ndim, C = model_input(net)
+    if single and ndim == 4 and a.ndim == 3 and C is not None and a.shape[0] != C:
+        fix = (f"if it holds {a.shape[0]} gray images, save it as (N, 1, H, W): numpy.save(path, x[:, None])"
+               if C == 1 else f"save a batch as (N, {C}, H, W), one sample as ({C}, H, W)")
+        raise ValueError(f"input {path} has shape {a.shape}, read as one sample (C, H, W) with {a.shape[0]} "
+                         f"channels, but the model takes {C}; {fix}")
+
+
 def load_inputs(paths, net, args):
     """Read every ``INPUT`` (see the module docstring) as a list of :class:`Input`."""
     out = []
@@ -231,14 +316,16 @@ def load_inputs(paths, net, args):
         if not p.is_file():
             raise FileNotFoundError(f"cannot read input {p}: no such file")
         if p.suffix.lower() in (".npy", ".npz"):
-            a, box = _read_array(p, args.npz_key), None
+            a, box = _array_values(p, _read_array(p, args.npz_key), args)
             single = _is_single(a, net)
+            _check_stack(p, a, single, net)
             x = a[None] if single else a
         else:
             x, box = _read_image(p, net, args)
             x, single = x[None], True
         if x.ndim < 2 or x.shape[0] == 0:
-            raise ValueError(f"input {p}: expected a batch of samples, got shape {x.shape}")
+            raise ValueError(f"input {p} holds no samples: expected a batch (N, ...) with N >= 1 or one "
+                             f"sample, got shape {x.shape}")
         if not np.isfinite(x).all():
             raise ValueError(f"input {p} contains NaN or Inf")
         out.append(Input(p, x, single, box))
@@ -279,6 +366,18 @@ def _same_box(a, b):
     return all(np.array_equal(u, v) for u, v in zip(a, b))
 
 
+def _check_dataset_dtype(path):
+    """A ``.npy`` data set is read memory-mapped as it is: integers are refused with the conversion to make."""
+    try:
+        a = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError):
+        return                                      # dtd.batch.inputs names the problem
+    if isinstance(a, np.ndarray) and a.dtype.kind in "biu":
+        raise ValueError(f"--dataset {path} holds {a.dtype} values; a data set is read memory-mapped as it is "
+                         "and dtd does not guess the scale: convert it once, e.g. numpy.save('x.npy', "
+                         "numpy.load('" + str(path) + "') / 255.0) for 8-bit pixels meant as 0..1")
+
+
 def dataset_inputs(args, net):
     """For ``--dataset``: ``(reader, box, sample_shape)``.
 
@@ -293,7 +392,10 @@ def dataset_inputs(args, net):
     from ..batch.inputs import open_inputs
 
     reader, box = None, None
-    if not os.path.isfile(args.dataset):
+    if os.path.isfile(args.dataset):
+        check_numpy_file(args.dataset, "--dataset")
+        _check_dataset_dtype(args.dataset)
+    else:
         ndim, size = model_input(net)
         C = 1 if args.grayscale else 3 if args.rgb else (size if ndim == 4 and size in (1, 3) else None)
         reader = functools.partial(read_image, channels=C, **_preprocessing(args))
@@ -301,7 +403,7 @@ def dataset_inputs(args, net):
     shape = tuple(src.sample_shape)
     files = getattr(src, "files", [])
     if reader is not None and files and not files[0].lower().endswith(".npy") and len(shape) == 3:
-        box = image_box(shape[0], args.scale, args.mean, args.std)
+        box = image_box(shape[0], _image_scale(args), args.mean, args.std)
     return reader, box, shape
 
 
@@ -364,7 +466,12 @@ class Outputs:
 # ---------------------------------------------------------------- arguments
 
 def rule_param(text):
-    """``k=v`` -> ``(k, v)``; v parsed as JSON (numbers, lists, true/false), else kept as a string."""
+    """``k=v`` -> ``(k, v)``; v parsed as JSON (numbers, lists, true/false), else kept as a string.
+
+    The value is then checked against the composite's own parameters by :func:`dtd.composites.parse_params`
+    (unknown names listed with those the composite takes; ``inf`` and ``1e-3`` read as numbers where a
+    number is expected; a bad value named).
+    """
     key, sep, value = text.partition("=")
     key = key.strip()
     if not sep or not key:
@@ -372,9 +479,7 @@ def rule_param(text):
     try:
         v = json.loads(value)
     except ValueError:
-        v = value
-    if isinstance(v, float) and not math.isfinite(v):
-        raise argparse.ArgumentTypeError(f"{key}: value must be finite, got {value!r}")
+        v = value.strip()
     return key, v
 
 
@@ -395,6 +500,18 @@ def _positive(kind):
             raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
         return v
     return parse
+
+
+def _scale_arg(text):
+    """A positive finite number, or a fraction ``A/B`` of two (``1/255``)."""
+    num, sep, den = text.partition("/")
+    try:
+        v = float(num) / float(den) if sep else float(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"expected a number or a fraction such as 1/255, got {text!r}") from None
+    if not (v > 0 and math.isfinite(v)):
+        raise argparse.ArgumentTypeError(f"must be > 0 and finite, got {text!r}")
+    return v
 
 
 def _nonneg_int(text):
@@ -432,7 +549,9 @@ def add_input_arguments(p, out_default, dataset=False):
     mode.add_argument("--rgb", action="store_true", help="read images as RGB (3 channels)")
     g.add_argument("--size", type=int, nargs="+", action=_Size, metavar="N",
                    help="resize to H W (or S: S x S) with a bilinear filter")
-    g.add_argument("--scale", type=_positive(float), default=1 / 255, help="factor on p (default 1/255)")
+    g.add_argument("--scale", type=_scale_arg, default=None, metavar="S",
+                   help="factor on p, a number or a fraction such as 1/255 (images: default 1/255; "
+                   "integer arrays: required, e.g. --scale 1/255 for 8-bit pixels)")
     g.add_argument("--mean", type=_finite, nargs="+", default=None, help="per channel (default 0)")
     g.add_argument("--std", type=_finite, nargs="+", default=None, help="per channel (default 1)")
     g.add_argument("--npz-key", default=None, metavar="NAME", help="the array to read from .npz inputs")
@@ -478,6 +597,13 @@ def add_selectivity_arguments(p):
 def method_options(args, box):
     """``(params, box)`` for :func:`dtd.evaluate.methods.method` from --rule-param and --box."""
     params = dict(args.rule_param)
+    name = getattr(args, "rules", None)
+    if params and isinstance(name, str):
+        from .. import composites
+        from ..evaluate.methods import GRADIENT_METHODS
+        if name in GRADIENT_METHODS:
+            raise ValueError(f"method {name!r} takes no parameters, got {', '.join(params)}")
+        params = composites.parse_params(name, params)    # early: before a data-set run starts its workers
     if args.box is not None:
         if args.box[0] > args.box[1]:
             raise ValueError(f"--box: LOW must be <= HIGH, got {args.box[0]} {args.box[1]}")

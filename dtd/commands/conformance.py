@@ -18,7 +18,12 @@ def add_parser(sub):
                        description="Golden vectors of the conformance catalogue (float64), for comparing other "
                                    "LRP/DTD backends with dtd.")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    e = actions.add_parser("export", help="write one .npz per case and index.json into DIR")
+    e = actions.add_parser("export", help="write one .npz per case and index.json into DIR",
+                           description="Write the golden vectors of the conformance catalogue into DIR: one "
+                           ".npz per case, a model and a rule (the model in dtd's format, input, target, output and "
+                           "the float64 relevance at every layer), "
+                           "and index.json describing every case, for another backend to reproduce "
+                           "(docs/backends.md); 'dtd conformance check DIR' compares against them.")
     e.add_argument("directory", metavar="DIR")
     c = actions.add_parser("check", help="recompute the cases of DIR (or read DIR2's) and print the errors")
     c.add_argument("directory", metavar="DIR", help="a golden directory (e.g. data/golden)")

@@ -7,7 +7,11 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub):
-    p = sub.add_parser("convert", help="convert an ONNX or LRP Toolbox text model to dtd's .npz format")
+    p = sub.add_parser("convert", help="convert an ONNX or LRP Toolbox text model to dtd's .npz format",
+                       description="Read MODEL (ONNX, LRP Toolbox text or dtd .npz, recognised by its content) "
+                       "and write it to OUT.npz in dtd's native format: no pickle, an exact round trip, read "
+                       "back with dtd.load. OUT.npz is written atomically; an existing file is replaced only "
+                       "with --force, and never the input.")
     p.add_argument("model", metavar="MODEL", help="model file (ONNX, LRP Toolbox text or dtd .npz; by content)")
     p.add_argument("out", metavar="OUT.npz", help="the file to write (atomically)")
     p.add_argument("--input-shape", type=int, nargs="+", metavar="D",

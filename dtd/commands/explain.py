@@ -6,7 +6,10 @@ For every input file ``NAME.ext`` the output folder gets ``NAME_relevance.npy``
 ``NAME_<i>_heatmap.png`` for a batch), channels summed (see :mod:`dtd.render`).
 The input preprocessing is described in :mod:`dtd.commands._common`. With
 ``--dataset PATH --results DIR`` (instead of ``INPUT...``) the inputs are explained
-in chunks on local processes or a Dask cluster (:mod:`dtd.batch.cli`).
+in chunks on local processes or a Dask cluster (:mod:`dtd.batch.cli`); the results
+directory then gets ``summary.csv`` / ``summary.md`` (f_c, sum R and the
+conservation error per input, and their means), and
+``dtd.batch.load_results(DIR)`` reads the relevance back as one array.
 """
 import argparse
 
@@ -38,6 +41,8 @@ def add_parser(sub):
     add_input_arguments(p, "dtd-explain", dataset=True)
     add_method_arguments(p)
     add_heatmap_arguments(p)
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (shown on a terminal for several inputs, and for --dataset chunks)")
     return p
 
 
@@ -72,8 +77,12 @@ def run(args):
         if inp.x.ndim >= 3:
             planned += [f"{n}_heatmap.png" for n in inp.names]
     out.check(planned)
+    from tqdm.auto import tqdm
+
     results = []                                    # everything is computed before anything is written
-    for inp in inputs:
+    bar = tqdm(inputs, desc="dtd explain", unit="input", leave=False,
+               disable=True if args.no_progress or len(inputs) < 2 else None)   # None: only on a terminal
+    for inp in bar:
         model = fit_model(net, inp.x, f"input {inp.path}")
         params, box = method_options(args, inp.box)
         fc, t = target_output(model, inp.x, args.target)
