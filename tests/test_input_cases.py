@@ -284,6 +284,28 @@ def test_text_file_as_npz_never_suggests_allow_pickle(work, capsys):
     assert "allow_pickle" not in err
 
 
+@pytest.mark.parametrize("name, content, message", [
+    ("empty.npy", b"", "relevance file empty.npy is an empty file (0 bytes)"),
+    ("text.npy", b"hello world\n", "relevance file text.npy is not a NumPy file"),
+    ("pick.npy", None, "relevance file pick.npy holds Python objects (pickled data), which dtd never loads"),
+])
+def test_render_names_the_file_and_never_suggests_allow_pickle(work, capsys, name, content, message):
+    if content is None:
+        np.save(name, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    else:
+        Path(name).write_bytes(content)
+    code, _, err = cli(capsys, "render", name)
+    assert code == 1 and message in one_error_line(err, "render") and "allow_pickle" not in err
+
+
+def test_pickled_file_in_a_dataset_folder(work, capsys):
+    Path("d").mkdir()
+    np.save("d/pick.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    code, _, err = cli(capsys, "explain", "net.npz", "--dataset", "d", "--results", "r", "--workers", "0")
+    assert code == 1 and "pick.npy holds Python objects (pickled data), which dtd never loads" in one_error_line(err)
+    assert "allow_pickle" not in err
+
+
 def test_pickled_dataset(work, capsys):
     from dtd.batch import explain_dataset
     from dtd.batch.inputs import open_inputs

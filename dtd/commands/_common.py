@@ -142,13 +142,13 @@ def check_numpy_file(path, what="input"):
                          f"archive, this one starts with {head!r}; write arrays with numpy.save or numpy.savez")
 
 
-def _numpy_error(path, e):
+def numpy_error(path, e, what="input"):
     """NumPy's read error as a message that names the file and never advises unpickling."""
     text = str(e)
-    if "pickle" in text or "Object arrays" in text or "object" in text.lower():
-        return (f"input {path} holds Python objects (pickled data), which dtd never loads; "
+    if "pickle" in text or "object" in text.lower():
+        return (f"{what} {path} holds Python objects (pickled data), which dtd never loads; "
                 "save a numeric array (numpy.save(path, x.astype(np.float64)))")
-    return f"cannot read input {path}: {text or type(e).__name__} (truncated or damaged?)"
+    return f"cannot read {what} {path}: {text or type(e).__name__} (truncated or damaged?)"
 
 
 def _read_array(path, key):
@@ -156,7 +156,7 @@ def _read_array(path, key):
     try:
         data = np.load(path, allow_pickle=False)
     except (ValueError, EOFError, OSError) as e:
-        raise ValueError(_numpy_error(path, e)) from None
+        raise ValueError(numpy_error(path, e)) from None
     if isinstance(data, np.lib.npyio.NpzFile):
         with data:
             keys = list(data.keys())
@@ -167,7 +167,7 @@ def _read_array(path, key):
             try:
                 a = data[key]
             except (ValueError, EOFError, OSError) as e:
-                raise ValueError(_numpy_error(f"{path}[{key}]", e)) from None
+                raise ValueError(numpy_error(f"{path}[{key}]", e)) from None
     else:
         a = data
     if a.dtype.kind not in "biuf":
@@ -240,7 +240,11 @@ def read_image(path, channels=None, size=None, scale=1 / 255, mean=(), std=()):
     from PIL import Image, UnidentifiedImageError
 
     if str(path).lower().endswith(".npy"):
-        return np.load(path, allow_pickle=False)
+        check_numpy_file(path)
+        try:
+            return np.load(path, allow_pickle=False)
+        except (ValueError, EOFError, OSError) as e:
+            raise ValueError(numpy_error(path, e)) from None
     try:
         with Image.open(path) as im:
             im.load()

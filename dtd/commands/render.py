@@ -31,16 +31,17 @@ def run(args):
 
     from ..evaluate.figures import auto_zoom, zoom
     from ..render import grid, heatmap
-    from ._common import Outputs
+    from ._common import Outputs, check_numpy_file, numpy_error
 
     jobs = []
     for path in map(Path, args.inputs):
         if not path.is_file():
             raise FileNotFoundError(f"cannot read {path}: no such file")
+        check_numpy_file(path, "relevance file")
         try:
             R = np.load(path, allow_pickle=False)
-        except ValueError as e:
-            raise ValueError(f"cannot read {path}: {e}") from None
+        except (ValueError, EOFError, OSError) as e:
+            raise ValueError(numpy_error(path, e, "relevance file")) from None
         if not isinstance(R, np.ndarray):
             raise ValueError(f"{path}: expected one array (.npy), got an archive")
         batched = R.ndim == 4 or (R.ndim == 3 and args.batched)
