@@ -22,7 +22,9 @@ The named presets read the network's structure (:meth:`Composite.plan`):
   variant valid for signed outputs (:meth:`dtd.rules.Rule.for_signed_output`:
   the generalised gamma rule), and the plan says so in its notes;
 * merge nodes get a rule too: ``Add`` the z-rule with a stabiliser,
-  ``Epsilon(1e-6)`` (Zennit's ``Norm`` on residual sums);
+  ``Epsilon(1e-6)`` (Zennit's ``Norm`` on residual sums), except in the DTD
+  model, where it gets z+ (signed: the branches that agree in sign with the
+  sum share its relevance, no branch more than all of it);
 * an :class:`~dtd.layers.Affine` layer (a batch norm that could not be folded,
   e.g. pre-activation BN-ReLU-Conv) passes relevance unchanged
   (:class:`~dtd.rules.PassThrough`), the one conservative rule for a map
@@ -173,6 +175,11 @@ class DTD(Composite):
         if domain == "box" and box is None:
             raise ValueError("DTD: the box domain needs low and high")
         self.domain, self.low, self.high = domain, low, high
+
+    def merge_rule(self, op):
+        """``Add``: z+ on the sum, signed (the branches that agree in sign with the sum share R in proportion,
+        each a fraction in [0, 1]); the training-free model's z+ on a sum-pooling of weights 1."""
+        return ZPlus(signed=True) if isinstance(op, Add) else None
 
     def input_rule(self):
         if self.domain == "R":

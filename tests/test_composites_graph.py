@@ -20,7 +20,7 @@ from dtd.evaluate import conservation_by_layer
 from dtd.gating import signed_outputs
 from dtd.graph import Add, Concat
 from dtd.layers import Affine, Conv2d, Dense, Flatten, MaxPool2d, ReLU, AvgPool2d
-from dtd.rules import Epsilon, Gamma, PassThrough
+from dtd.rules import Epsilon, Gamma, PassThrough, ZPlus
 
 PRESETS = [("epsilon-gamma-box", {"low": -1.0, "high": 1.0}), ("epsilon-plus", {}),
            ("epsilon-alpha2-beta1", {}), ("dtd", {"low": -1.0, "high": 1.0})]
@@ -66,6 +66,25 @@ def test_preset_plan_on_a_residual_graph():
     Rs = g.explain(np.random.default_rng(2).normal(size=(1, 2, 8, 8)),
                    composites.get("epsilon-gamma-box", low=-1.0, high=1.0), return_all=True)
     assert Rs.rules["c2"].generalized and Rs.notes == notes or set(Rs.notes) == {"c2", "c3"}
+
+
+def test_add_with_signed_zplus_shares_among_agreeing_branches():
+    """Add with ZPlus(signed=True): closed form over the three branches; each share in [0, 1], total conserved."""
+    rng = np.random.default_rng(7)
+    xs = [rng.normal(size=(4, 6)) for _ in range(3)]
+    R = rng.normal(size=(4, 6))
+    z = sum(xs)
+    got = Add().relevance(xs, R, ZPlus(signed=True))
+    for n in range(4):
+        for j in range(6):
+            agree = [max(x[n, j], 0) if z[n, j] > 0 else min(x[n, j], 0) for x in xs]
+            for k in range(3):
+                assert got[k][n, j] == pytest.approx(agree[k] / sum(agree) * R[n, j], rel=1e-12)
+                assert 0 <= got[k][n, j] / R[n, j] <= 1 + 1e-12
+    np.testing.assert_allclose(sum(got), R, rtol=1e-12)
+    assert composites.get("dtd", low=-1.0, high=1.0).plan(resnet_like(rng))[0]["add"] == ZPlus(signed=True)
+    with pytest.raises(TypeError, match="Add takes"):
+        Add().relevance(xs, R, ZPlus())
 
 
 def test_add_rule_is_the_z_rule_of_the_sum():
