@@ -442,7 +442,7 @@ def test_usage_error_is_short(capsys):
 
 @pytest.mark.parametrize("args, words", [
     (["render"], "relevance arrays to heatmap PNGs (see dtd.render)"),
-    (["info"], "List the layers of a model"),
+    (["info"], "print one line per layer or graph node: the layer, its output shape"),
     (["convert"], "write it to OUT.npz in dtd's native format"),
     (["conformance", "export"], "Write the golden vectors of the conformance catalogue into DIR"),
 ])

@@ -4,7 +4,11 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(sub):
     p = sub.add_parser("info", help="list the layers of a model (dtd .npz, ONNX or LRP Toolbox text), "
-                                    "their output shapes and parameter counts")
+                                    "their output shapes and parameter counts",
+                       description="Read MODEL (dtd .npz, ONNX or LRP Toolbox text, recognised by its content) "
+                       "and print one line per layer or graph node: the layer, its output shape (when the model "
+                       "records its input shape, or with --input-shape) and its parameter count; then the total. With --rules NAME, also the rule each node gets from that composite "
+                       "and where the network's structure changed it. Nothing is written.")
     p.add_argument("model", metavar="MODEL", help="model file (format recognised by content)")
     p.add_argument("--input-shape", type=int, nargs="+", metavar="D",
                    help="shape of one input without the batch axis, e.g. 3 224 224 (default: what the model "
