@@ -22,7 +22,8 @@ def load(path, input_shape=None):
     ----------
     path : str or path-like
     input_shape : tuple of int, optional
-        One input's shape without the batch axis, for ONNX models with symbolic dimensions.
+        The input's shape with a batch axis, e.g. ``(1, 3, 224, 224)``, for ONNX models with
+        symbolic dimensions (:func:`dtd.io.load_onnx`; ignored for the other formats).
 
     Returns
     -------
