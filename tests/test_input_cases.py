@@ -104,6 +104,14 @@ def test_int16_with_scale_and_float_with_scale(work, capsys):
     assert code == 0, err
     ref = net.explain(a * 0.001, Epsilon(0.1))
     np.testing.assert_allclose(np.load("o/i16_relevance.npy"), ref, rtol=1e-12, atol=1e-15)
+    # mean and std per channel of an integer array (axis -3), counted against its channels
+    code, _, err = cli(capsys, "explain", "net.npz", "i16.npy", "--scale", "0.001", "--mean", "0.1", "0.2")
+    assert code == 1 and "--mean gives 2 values, but input i16.npy has 1 channel(s)" in one_error_line(err)
+    code, _, err = cli(capsys, "explain", "net.npz", "i16.npy", "--scale", "0.001", "--mean", "0.1", "--std", "2",
+                       "--rules", "epsilon", "--rule-param", "epsilon=0.1", "--out", "o3")
+    assert code == 0, err
+    np.testing.assert_allclose(np.load("o3/i16_relevance.npy"), net.explain((a * 0.001 - 0.1) / 2, Epsilon(0.1)),
+                               rtol=1e-12, atol=1e-15)
     # a float array is used as it is: --scale is said not to apply
     code, _, err = cli(capsys, "explain", "net.npz", "x.npy", "--scale", "2", "--out", "o2")
     assert code == 0 and "warning: input x.npy is floating point (float64) and used as it is: --scale" in err

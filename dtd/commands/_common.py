@@ -217,6 +217,9 @@ def _channels_for(net, hw, args):
 def _per_channel(values, C, flag, where="the images"):
     v = np.asarray(values if values else [0.0 if flag == "mean" else 1.0], dtype=np.float64)
     if len(v) not in (1, C):
+        if where.startswith("input "):          # an integer array: channels on axis -3
+            raise ValueError(f"--{flag} gives {len(v)} values, but {where} has {C} channel(s) (axis -3 of a "
+                             f"(..., C, H, W) array; none for fewer axes): give 1" + ("" if C == 1 else f" or {C}"))
         if C == 1:
             raise ValueError(f"--{flag} gives {len(v)} values, but {where} has 1 channel (gray: read as the "
                              "model's first layer takes it, or with --grayscale); give one value, or read it "
