@@ -17,8 +17,10 @@ definitions, deterministic weights, BatchNorm statistics calibrated then randomi
   model's own biases and with every bias set to zero in the loaded network (each layer's ``bias`` and
   ``Affine.shift``, the folded BatchNorm shifts included).  Presets with a box get ``low=-3, high=3``: the
   inputs are standard normal clipped to [-3, 3] (standardised images);
-* **time**: forward and explain in float32, batch 1, ``time.perf_counter``, median of ``--repeat`` runs after
-  one warm-up; the table gives the forward in ms and each preset's explain time over the forward time.
+* **time**: forward and explain in float32, batch 1, ``time.perf_counter``: for each preset one warm-up, then
+  ``--repeat`` rounds of a forward followed by an explanation; the table gives the median forward time (over
+  all rounds) in ms and, per preset, the median over rounds of explain time / forward time of the same round
+  (the machine is shared: the load drifts between rounds more than within one).
 
 For a conservation figure outside the issue's bounds ([-0.1, 1.1] with biases, 1 +- 1e-4 without), the node
 that absorbed (or created, when negative) the most relevance is listed under the tables
@@ -66,14 +68,24 @@ def rel_err(a, ref):
     return float(np.max(np.abs(np.asarray(a, np.float64) - ref)) / max(np.max(np.abs(ref)), 1e-300))
 
 
-def median_time(f, repeat):
+def _clock(f):
+    t0 = time.perf_counter()
     f()
-    ts = []
+    return time.perf_counter() - t0
+
+
+def time_pair(forward, explain, repeat):
+    """``(forward times, median of explain / forward)``: one warm-up each, then ``repeat`` rounds of a forward
+    followed by an explanation, the ratio taken within each round (on a shared machine the load drifts
+    between rounds more than within one)."""
+    forward()
+    explain()
+    fs, ratios = [], []
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+        tf = _clock(forward)
+        fs.append(tf)
+        ratios.append(_clock(explain) / tf)
+    return fs, statistics.median(ratios)
 
 
 def worst_node(net, x, rules):
@@ -167,18 +179,16 @@ def measure(name, variant, exporter, workdir, repeat, presets, log):
                 log("  " + traceback.format_exc().strip().splitlines()[-1])
     # time, float32, batch 1
     xt = x32[:1]
-    try:
-        tf = median_time(lambda: net32.forward(xt), repeat)
-        row["t_fwd"] = tf
-        row["t_ratio"] = {}
-        for p in presets:
-            rules = preset(p, zoo.INPUT_LOW, zoo.INPUT_HIGH)
-            try:
-                row["t_ratio"][p] = median_time(lambda: net32.explain(xt, rules), repeat) / tf
-            except Exception as e:                              # noqa: BLE001
-                row["t_ratio"][p] = first_line(e)
-    except Exception as e:                                      # noqa: BLE001
-        row["t_fwd"] = first_line(e)
+    forwards, row["t_ratio"] = [], {}
+    for p in presets:
+        rules = preset(p, zoo.INPUT_LOW, zoo.INPUT_HIGH)
+        try:
+            fs, row["t_ratio"][p] = time_pair(lambda: net32.forward(xt),
+                                              lambda: net32.explain(xt, rules), repeat)
+            forwards += fs
+        except Exception as e:                                  # noqa: BLE001
+            row["t_ratio"][p] = first_line(e)
+    row["t_fwd"] = statistics.median(forwards) if forwards else "no timing"
     return row
 
 
@@ -275,8 +285,9 @@ def markdown(rows, args, presets, elapsed, total=None):
     L.append("")
     L.append("## Explain time / forward time")
     L.append("")
-    L.append("float32, batch 1, medians of " + str(args.repeat) + " runs after a warm-up (the explanation "
-             "includes its own forward pass).")
+    L.append(f"float32, batch 1: per preset, the median over {args.repeat} rounds (after a warm-up) of the "
+             "explanation's time over the time of a forward run just before it (the explanation includes its "
+             "own forward pass); forward ms: the median over all rounds.")
     L.append("")
     L.append("| model | exporter | forward ms | " + " | ".join(presets) + " |")
     L.append("|---|---|---|" + "---|" * len(presets))

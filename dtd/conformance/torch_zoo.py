@@ -657,8 +657,8 @@ class ShuffleNetV2(_Module):
 
 class AlexNetLRN(_Module):
     """The 2012 AlexNet (single-tower): ``nn.LocalResponseNorm(5, 1e-4, 0.75, 2)`` after the first two
-    conv-ReLUs, then torchvision's ``features`` / ``avgpool`` / ``classifier`` (the adaptive pool keeps the
-    features' own size: 6x6 at 224)."""
+    conv-ReLUs, then torchvision's ``features`` / ``classifier``; its ``avgpool`` (adaptive, to 6x6, the
+    features' own size at 224) is an ``nn.Identity`` here, which the TorchScript exporter can export."""
 
     def __init__(self, num_classes=1000, width=1.0, size=224, hidden=4096):
         super().__init__()
@@ -675,7 +675,9 @@ class AlexNetLRN(_Module):
         s = size
         for k, st, p in ((11, 4, 2), (3, 2, 0), (3, 2, 0), (3, 2, 0)):
             s = (s + 2 * p - k) // st + 1
-        self.avgpool = nn.AdaptiveAvgPool2d((s, s))
+        # torchvision's AdaptiveAvgPool2d((6, 6)) is the identity on the 6x6 features at 224; the TorchScript
+        # exporter cannot export it after the LRN subgraph ("input size not accessible"), so it is left out
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1)) if s == 1 else nn.Identity()
         h = _c(hidden, width, 8)
         self.classifier = nn.Sequential(nn.Dropout(), nn.Linear(w(256) * s * s, h), nn.ReLU(inplace=True),
                                         nn.Dropout(), nn.Linear(h, h), nn.ReLU(inplace=True), nn.Linear(h, num_classes))
