@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Colormap", "list_cmaps", "get_cmap", "normalize", "heatmap",
-           "overlay", "grid", "save_png"]
+__all__ = ["Colormap", "list_cmaps", "get_cmap", "normalize", "heatmap", "shared_bound", "colorbar",
+           "text_strip", "overlay", "grid", "save_png"]
 
 #: Luma weights of ITU-R BT.601 (the ones Pillow's ``convert("L")`` uses).
 LUMA = np.array([0.299, 0.587, 0.114])
@@ -220,6 +220,111 @@ def heatmap(R, cmap="bwr", **scaling):
     """
     cmap = get_cmap(cmap)
     return _to_bytes(cmap(normalize(R, cmap, **scaling)))
+
+
+def shared_bound(maps, percentile=99.5):
+    r"""One colour scale for several relevance maps together (e.g. a row or a whole figure).
+
+    The median over the maps of each map's own scale :math:`s_k` (as :func:`normalize`
+    computes it: the ``percentile`` of :math:`|R_k|`, its maximum if that is 0; all-zero
+    maps are left out, and 1 is returned if every map is zero). The median keeps one
+    map with a much larger range (e.g. sensitivity's squared gradients, or a weak
+    output beside strong ones) from washing out the others: that map saturates
+    instead. Pass it as ``bound`` to :func:`heatmap` so that equal relevance gets
+    equal colour in every map.
+
+    Parameters
+    ----------
+    maps : sequence of array_like
+        Relevance arrays of shape (H, W) or (C, H, W) (each one map).
+    percentile : float in (0, 100]
+
+    Returns
+    -------
+    float > 0
+
+    >>> shared_bound([np.array([[1.0, -3.0]]), np.array([[2.0, 0.0]]), np.array([[5.0, 0.0]])], percentile=100)
+    3.0
+    """
+    if not 0 < percentile <= 100:
+        raise ValueError(f"percentile must be in (0, 100], got {percentile}")
+    scales = []
+    for m in maps:
+        a = np.abs(_as_maps(m, False)[0].ravel())
+        s = float(np.percentile(a, percentile))
+        scales.append(s if s > 0 else float(a.max()))
+    scales = [s for s in scales if s > 0]
+    return float(np.median(scales)) if scales else 1.0
+
+
+def _font():
+    from PIL import ImageFont
+    return ImageFont.load_default()
+
+
+def colorbar(cmap="bwr", bound=1.0, height=128, *, width=12, label="R", background=(255, 255, 255)):
+    """A vertical colour bar with its values, as an RGB image.
+
+    The bar runs from ``-bound`` (bottom) to ``+bound`` (top) for a symmetric
+    colormap, from 0 to ``bound`` for a sequential one, in the colours
+    :func:`heatmap` gives those values with the same ``bound``; the top, middle and
+    bottom values are written beside it, ``label`` above. The width does not depend
+    on ``bound`` (room for any value written with 3 significant digits).
+
+    Returns
+    -------
+    image : ndarray, uint8, shape (height, W, 3)
+
+    >>> colorbar("bwr", 2.0, height=64).shape[0]
+    64
+    """
+    from PIL import Image, ImageDraw
+
+    cmap = get_cmap(cmap)
+    if not (np.isfinite(bound) and bound > 0):
+        raise ValueError(f"colorbar: bound must be finite and > 0, got {bound}")
+    font = _font()
+    th = font.getbbox("Ag")[3]
+    top, bottom = th + 6, height - th // 2 - 1
+    if bottom - top < 8:
+        raise ValueError(f"colorbar: height {height} too small")
+    lo = -bound if cmap.symmetric else 0.0
+    values = [(bound, top), ((lo + bound) / 2, (top + bottom) / 2), (lo, bottom)]
+    labels = [f"{v:+.3g}" if v else "0" for v, _ in values]
+    tw = max(int(font.getlength(t)) for t in labels + [label, "-8.88e-88"])    # the same width for any bound
+    img = Image.new("RGB", (width + 6 + tw + 2, height), tuple(background))
+    t = np.linspace(1.0, 0.0, bottom - top + 1)          # top row = +bound
+    column = _to_bytes(cmap(t))[:, None, :]
+    img.paste(Image.fromarray(np.repeat(column, width, axis=1)), (0, top))
+    d = ImageDraw.Draw(img)
+    d.rectangle([0, top, width - 1, bottom], outline=(0, 0, 0))
+    for (v, y), text in zip(values, labels):
+        d.line([(width, y), (width + 3, y)], fill=(0, 0, 0))
+        d.text((width + 6, y - th / 2), text, fill=(0, 0, 0), font=font)
+    d.text((0, 1), label, fill=(0, 0, 0), font=font)
+    return np.asarray(img).copy()
+
+
+def text_strip(text, width, *, pad=4, background=(255, 255, 255), color=(0, 0, 0)):
+    """One line of text, left-aligned, on a strip ``width`` pixels wide (cut with "..." if too long).
+
+    Returns
+    -------
+    image : ndarray, uint8, shape (font height + 2 pad, width, 3)
+    """
+    from PIL import Image, ImageDraw
+
+    font = _font()
+    h = font.getbbox("Ag")[3] + 2 * pad
+    img = Image.new("RGB", (int(width), h), tuple(background))
+    d = ImageDraw.Draw(img)
+    text = str(text)
+    if d.textlength(text, font=font) > width - 2 * pad:
+        while text and d.textlength(text + "...", font=font) > width - 2 * pad:
+            text = text[:-1]
+        text += "..."
+    d.text((pad, pad), text, fill=tuple(color), font=font)
+    return np.asarray(img).copy()
 
 
 def _gray(image, hw, lead):

@@ -160,10 +160,18 @@ def test_demo_writes_the_files_of_every_shipped_example(tmp_path):
         assert float(summary["dtd"]["conservation_error"]) < 1e-12, n
 
 
+def figure_size(n_rows, cell, n_cols):
+    """Size of Comparison.figure: a header line, then per row a title line, the grid and a colour bar."""
+    from dtd.render import colorbar, text_strip
+    row = grid([np.zeros(cell + (3,), np.uint8)] * n_cols, ["c"] * n_cols, ncols=n_cols).shape
+    line = text_strip("x", 10).shape[0]
+    return (line + n_rows * (line + row[0]), row[1] + colorbar("bwr", 1.0, height=row[0]).shape[1])
+
+
 def test_demo_writes_its_files(tmp_path):
     folder = tmp_path / "data"
     folder.mkdir()
-    for f in ("demo_net.npz", "demo_inputs.npy"):
+    for f in ("shapes_net.npz", "demo_inputs.npy"):
         shutil.copy(data_dir() / f, folder / f)
     r = run("demo", "--data", folder, "--out", "d", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -172,9 +180,8 @@ def test_demo_writes_its_files(tmp_path):
     assert "conservation" in r.stdout and "rel. err" in r.stdout
     summary = {s["method"]: s for s in read_csv(tmp_path / "d" / "shapes_summary.csv")}
     assert float(summary["dtd"]["conservation_error"]) < 1e-12 and float(summary["dtd"]["negative_share"]) == 0
-    # 3 inputs x (input + 8 methods), 16x16 zoomed 8x
-    cell = np.zeros((128, 128, 3), np.uint8)
-    assert png_size(tmp_path / "d" / "shapes_heatmaps.png") == grid([cell] * 27, ["c"] * 27, ncols=9).shape[:2]
+    # 3 inputs x (input + 8 methods), 16x16 zoomed 8x, a title line per row and a colour bar
+    assert png_size(tmp_path / "d" / "shapes_heatmaps.png") == figure_size(3, (128, 128), 9)
 
 
 def test_demo_without_models(tmp_path):
@@ -277,8 +284,8 @@ def test_demo_picks_up_further_examples(tmp_path):
     assert f"== {e.name}" in r.stdout and "== shapes" not in r.stdout
     rows = read_csv(tmp_path / "d" / f"{e.name}_comparison.csv")
     assert len(rows) == 2 * 8
-    cell = np.zeros((28 * 3, 56 * 3, 3), np.uint8)                   # zoom 3: longer side 168 >= 128
-    assert png_size(tmp_path / "d" / f"{e.name}_heatmaps.png") == grid([cell] * 18, ["c"] * 18, ncols=9).shape[:2]
+    # zoom 3: longer side 168 >= 128
+    assert png_size(tmp_path / "d" / f"{e.name}_heatmaps.png") == figure_size(2, (28 * 3, 56 * 3), 9)
 
 
 def test_explain_an_onnx_model(tmp_path):

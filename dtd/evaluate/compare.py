@@ -220,6 +220,84 @@ class Comparison:
                 caps.append(f"{n}: class {int(self.target[n])}" if m == "input" else m)
         return grid(images, caps if captions else None, ncols=len(columns))
 
+    def figure(self, x, *, classes=None, scale="figure", cmap="bwr", zoom=None, percentile=99.5):
+        """Heatmaps annotated for a reader: one row per input, its target and f_c(x), a colour bar.
+
+        Each row starts with a line "input n: explained output '<class name>', f_c(x) = ...", then
+        shows the input and one heatmap per method, and ends with a colour bar
+        (:func:`dtd.render.colorbar`) giving the relevance per pixel of the
+        strongest colours. ``scale`` chooses which maps share one colour scale:
+
+        - ``"figure"``: every heatmap of the figure (a weak output looks weak);
+        - ``"row"``: the heatmaps of one input;
+        - ``"panel"``: each heatmap its own (as :meth:`grid`); the bars then give
+          the largest of the row's scales and each caption its own.
+
+        A shared scale is the median of the maps' own scales (each the ``percentile`` of
+        its ``|R|``; :func:`dtd.render.shared_bound`): a map with a much larger range
+        (sensitivity's squared gradients are not in the units of f_c) saturates
+        instead of washing out the others.
+
+        Parameters
+        ----------
+        x : ndarray (N, C, H, W) or (N, H, W)
+            The inputs (shown in the first column).
+        classes : sequence of str, optional
+            Names of the network's outputs (default "class k").
+        scale : {"figure", "row", "panel"}
+        cmap : str
+        zoom : int, optional
+            Enlargement of every cell (default :func:`~dtd.evaluate.figures.auto_zoom`).
+
+        Returns
+        -------
+        ndarray, uint8, shape (height, width, 3)
+        """
+        from ..render import colorbar, grid, heatmap, shared_bound, text_strip
+
+        if scale not in ("figure", "row", "panel"):
+            raise ValueError(f"scale must be 'figure', 'row' or 'panel', got {scale!r}")
+        x = np.asarray(x)
+        x4 = x if x.ndim == 4 else x[:, None]
+        if x4.ndim != 4 or len(x4) != len(self.target):
+            raise ValueError(f"figure needs the {len(self.target)} inputs as (N, C, H, W) or (N, H, W), "
+                             f"got shape {x.shape}")
+        rel = {m: ev.relevance.reshape(x4.shape) for m, ev in self.evaluations.items()}
+        f_c = next(iter(self.evaluations.values())).conservation.output
+        N, (H, W) = len(x4), x4.shape[-2:]
+        z = auto_zoom(H, W) if zoom is None else zoom
+        inputs = _zoom(input_image(x4), z)
+        everything = shared_bound([r[n] for r in rel.values() for n in range(N)], percentile) \
+            if scale == "figure" else None
+
+        def name(c):
+            return classes[c] if classes is not None and 0 <= c < len(classes) else f"class {c}"
+
+        rows = []
+        for n in range(N):
+            if scale == "panel":
+                bounds = {m: shared_bound([r[n]], percentile) for m, r in rel.items()}
+                bar_bound = max(bounds.values())
+            else:
+                bar_bound = everything if scale == "figure" else shared_bound([r[n] for r in rel.values()],
+                                                                              percentile)
+                bounds = {m: bar_bound for m in rel}
+            cells = [inputs[n]] + [_zoom(heatmap(r[n], cmap, bound=bounds[m]), z) for m, r in rel.items()]
+            caps = ["input"] + [f"{m} ({bounds[m]:.2g})" if scale == "panel" else m for m in rel]
+            row = grid(cells, caps, ncols=len(cells))
+            bar = colorbar(cmap, bar_bound, height=row.shape[0])
+            row = np.concatenate([row, bar], axis=1)
+            title = text_strip(f"input {n}: explained output '{name(int(self.target[n]))}', f_c(x) = {float(f_c[n]):.4g}",
+                               row.shape[1])
+            rows.append(np.concatenate([title, row], axis=0))
+        width = max(r.shape[1] for r in rows)
+        what = {"figure": "one colour scale for the whole figure", "row": "one colour scale per row",
+                "panel": "each heatmap its own colour scale (in brackets)"}[scale]
+        head = [text_strip(f"red: relevance for the target, blue: against it; {what} "
+                           f"(bar: R per pixel; median of the maps' {percentile:g}th percentiles of |R|)", width)]
+        rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+        return np.concatenate(head + rows, axis=0)
+
     def curve_plot(self, order="most", size=(640, 400)):
         """Mean pixel-flipping curves over the samples, one per method, and the random baseline.
 
@@ -234,7 +312,7 @@ class Comparison:
 
 
 def compare(net, x, methods=DEFAULT_METHODS, target=None, *, box=None, params=None,
-            continuity_options=None, flipping_options=None, sample_ids=None, progress=None):
+            continuity_options=None, flipping_options=None, sample_ids=None, progress=None, callback=None):
     """Run several explanation methods on the same inputs and check each (see :func:`evaluate_method`).
 
     Parameters
@@ -251,6 +329,8 @@ def compare(net, x, methods=DEFAULT_METHODS, target=None, *, box=None, params=No
         method name -> composite parameters; merged over :data:`DEFAULT_PARAMS`.
     continuity_options, flipping_options, sample_ids, progress
         As in :func:`evaluate_method`.
+    callback : callable ``method name -> None``, optional
+        Called once each method is evaluated (e.g. to advance a progress bar).
 
     Returns
     -------
@@ -267,9 +347,13 @@ def compare(net, x, methods=DEFAULT_METHODS, target=None, *, box=None, params=No
     if unknown:
         raise ValueError(f"compare: parameters given for methods not compared: {', '.join(sorted(unknown))}")
     _, t = target_output(net, x, target)
-    evs = {m: evaluate_method(net, x, m, t, box=box, params=params.get(m, {}), orders=("most", "least"),
-                              continuity_options=continuity_options, flipping_options=flipping_options,
-                              sample_ids=sample_ids, progress=progress) for m in methods}
+    evs = {}
+    for m in methods:
+        evs[m] = evaluate_method(net, x, m, t, box=box, params=params.get(m, {}), orders=("most", "least"),
+                                 continuity_options=continuity_options, flipping_options=flipping_options,
+                                 sample_ids=sample_ids, progress=progress)
+        if callback is not None:
+            callback(m)
     rand = pixel_flipping(net, x, np.zeros_like(x), t, order="random", sample_ids=sample_ids,
                           progress=progress, **_flip_options(flipping_options))
     return Comparison(evs, rand, t)
