@@ -19,22 +19,15 @@ References and tolerances (every comparison is against an independent computatio
 * conservation, the issue's bounds, float64, 2 inputs (standard normal clipped to [-3, 3]; box presets
   get ``low=-3, high=3``), ``c`` the argmax: with the models' own biases ``sum(R) / f_c(x)`` in
   [-0.1, 1.1]; with every bias set to zero (:func:`~dtd.conformance.torch_zoo.without_biases`) within 1e-4
-  of 1, for ``epsilon-plus``, ``epsilon-gamma-box`` and ``dtd``.  Two presets cannot meet the zero-bias
-  bound by the definition of their rules, so it is not tested on them (their figures are in
-  ``docs/models.md``, ``python benchmarks/models_table.py``):
-
-  - ``lrp-composition`` gives its middle third ``Epsilon(0.25)``, which absorbs relevance by design
-    (0.46-0.96 of f_c on the small variants), so for it the zero-bias test is one-sided: no relevance created,
-    ``sum(R) / f_c <= 1 + 1e-4``, and not all of it lost, ``> 0``;
-  - ``epsilon-alpha2-beta1``: a neuron whose contributions ``x_i w_ij`` all have one sign has an empty
-    negative (or positive) part, which sends nothing (0/0 := 0, as in Zennit's ``AlphaBeta``), so the
-    other part sends ``alpha R_j`` (or ``-beta R_j``): relevance is created even without biases.  Narrow
-    layers make such neurons common (depthwise 3x3 convolutions: 9 products; the small variants' 1x1
-    convolutions over 8 channels, half of them zero after a ReLU): measured sum(R) / f_c = 1.14
-    (ResNet-18), -14 (MobileNetV2), -23 (MobileNetV3-small), -2.3 (SqueezeNet) on the first test input.
+  of 1, for ``epsilon-plus``, ``epsilon-gamma-box``, ``epsilon-alpha2-beta1`` (whose ``AlphaBeta`` has
+  ``one_sided='conserve'``: a neuron with an empty negative part sends ``R_j`` through its positive part
+  instead of ``alpha R_j``) and ``dtd``.  ``lrp-composition`` cannot meet the zero-bias bound by design: its
+  middle third gets ``Epsilon(0.25)``, which absorbs relevance (0.46-0.96 of f_c on the small variants,
+  figures in ``docs/models.md``, ``python benchmarks/models_table.py``), so for it the zero-bias test is
+  one-sided: no relevance created, ``sum(R) / f_c <= 1 + 1e-4``, and not all of it lost, ``> 0``.
 
 Failures name model, exporter and preset in the test id.  Some are expected to fail until the issue's
-work lands (the presets' rules on signed outputs, alpha-beta on one-sided neurons); none is marked xfail.
+work lands (the presets' rules on signed outputs); none is marked xfail.
 """
 import numpy as np
 import pytest
@@ -208,11 +201,7 @@ def test_conservation_with_own_biases(cache, name, exporter, preset):
     assert np.all((r >= -0.1) & (r <= 1.1)), f"sum(R)/f_c = {r.tolist()}"
 
 
-#: alpha-beta is not among them: see the module docstring
-ZERO = [(m, e, p) for m, e, p in CONS if p != "epsilon-alpha2-beta1"]
-
-
-@pytest.mark.parametrize("name, exporter, preset", ZERO, ids=[f"{m}-{e}-{p}" for m, e, p in ZERO])
+@pytest.mark.parametrize("name, exporter, preset", CONS, ids=CONS_IDS)
 def test_conservation_without_biases(cache, name, exporter, preset):
     """Every bias zero: ``sum(R) / f_c`` within 1e-4 of 1 (lrp-composition: in (0, 1 + 1e-4], see above)."""
     _need_exporter(exporter)
