@@ -1,13 +1,14 @@
 """What the experiments share: command line, MNIST pairs, the shipped models, tables and images."""
 import argparse
 import csv
+import inspect
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["parser", "mnist_pairs", "evaluation_pairs", "to_float", "presence_accuracy",
+__all__ = ["parser", "experiment_main", "stages", "RUN_ARGS", "mnist_pairs", "evaluation_pairs", "to_float", "presence_accuracy",
            "load_or_train", "write_table", "write_json", "gray", "upscale", "blas_limit", "Timer",
            "EVAL_SEED", "EVAL_N"]
 
@@ -33,6 +34,86 @@ def parser(name, description):
                         "small, and more threads only contend on a busy machine)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     return p
+
+
+#: the arguments of :func:`parser` an experiment's ``run`` may take, by the same name
+RUN_ARGS = ("quick", "out", "train", "weights", "seed", "progress", "blas_threads")
+
+
+def experiment_main(name, doc, run, argv=None, *, options=None, extra=None, show="results.md", report=None):
+    """The ``main`` of every experiment: parse the arguments, call ``run``, print the table and the files.
+
+    Parameters
+    ----------
+    name, doc : str
+        The module's ``NAME`` and ``__doc__`` (its first line is the ``--help`` description).
+    run : callable
+        The module's ``run``; it gets those of :data:`RUN_ARGS` its signature names.
+    argv : list of str, optional
+    options : callable ``parser -> None``, optional
+        Adds the experiment's own arguments to :func:`parser`'s.
+    extra : callable ``(args, parser) -> dict``, optional
+        Further keyword arguments of ``run`` (from its own arguments; may call ``parser.error``).
+    show : str or None
+        A file in ``--out`` printed first (the experiment's table).
+    report : callable ``result -> str``, optional
+        A line printed before the list of the files written.
+
+    Returns
+    -------
+    int
+        0 (the exit status).
+    """
+    p = parser(name, doc.strip().splitlines()[0])
+    if options is not None:
+        options(p)
+    args = p.parse_args(argv)
+    takes = inspect.signature(run).parameters
+    kwargs = {k: getattr(args, k) for k in RUN_ARGS if k in takes}
+    if extra is not None:
+        kwargs.update(extra(args, p))
+    res = run(**kwargs)
+    if show:
+        print(Path(args.out, show).read_text())
+    files = f"wrote {', '.join(res['files'])} to {args.out}"
+    print(f"{report(res)}; {files}" if report is not None else files)
+    return 0
+
+
+class stages:
+    """A progress bar over the named stages of an experiment (tqdm; ``progress=False``: none).
+
+    ``with stages(["train", "explain", "figures"], progress) as st: st.next("train"); ...``:
+    each :meth:`next` closes the previous stage and names the running one in the bar.
+    """
+
+    def __init__(self, names, progress=True, desc="experiment"):
+        from tqdm.auto import tqdm
+        self.bar = tqdm(total=len(names), desc=desc, unit="stage", leave=False,
+                        disable=True if not progress else None)       # None: only on a terminal
+        self.started, self.done, self.current = False, 0, None
+
+    def next(self, name):
+        """Close the running stage (if any) and start ``name``."""
+        if self.started:
+            self.done += 1
+            self.bar.update(1)
+        self.started, self.current = True, name
+        self.bar.set_postfix_str(name)
+
+    def close(self):
+        """End the last stage and remove the bar (what leaving the ``with`` block does)."""
+        self.__exit__(None, None, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.started and exc[0] is None:
+            self.done += 1
+            self.bar.update(1)
+            self.started = False
+        self.bar.close()
 
 
 def mnist_pairs(split, n, seed, p_absent=0.5):

@@ -59,7 +59,7 @@ from ..composites import get as get_composite
 from ..layers import Conv2d, Dense, Flatten, MaxPool2d, ReLU
 from ..network import Sequential
 from . import _checks
-from .common import Timer, blas_limit, parser, write_json, write_table
+from .common import Timer, blas_limit, experiment_main, write_json, write_table
 from .mnist_lrn import (DigitsConfig, _he, digit_accuracy, digits_test_sample, flip_auc, flipping_panel,
                         load_or_train_digits)
 
@@ -185,17 +185,15 @@ def run(quick=False, out=f"dtd-experiments/{NAME}", train=False, weights=None, s
         return _run(quick, out, train, weights, seed, progress, epsilon, gamma)
 
 
-def main(argv=None):
-    p = parser(NAME, __doc__.splitlines()[0])
+def _options(p):
     p.add_argument("--epsilon", type=float, default=EPSILON, help="epsilon of LRP-epsilon (default: %(default)s)")
     p.add_argument("--gamma", type=float, default=GAMMA, help="gamma of LRP-gamma (default: %(default)s)")
-    args = p.parse_args(argv)
-    res = run(args.quick, args.out, args.train, args.weights, args.seed, args.progress, args.blas_threads,
-              args.epsilon, args.gamma)
-    print(Path(args.out, "results.md").read_text())
-    print(f"test accuracy: {res['model']['test accuracy (1000 fixed digits)']:.4f}; wrote {', '.join(res['files'])} "
-          f"to {args.out}")
-    return 0
+
+
+def main(argv=None):
+    return experiment_main(NAME, __doc__, run, argv, options=_options,
+                           extra=lambda args, p: dict(epsilon=args.epsilon, gamma=args.gamma),
+                           report=lambda res: f"test accuracy: {res['model']['test accuracy (1000 fixed digits)']:.4f}")
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ from ..explainers import gradient_x_input
 from ..layers import Conv2d, Dense
 from ..render import grid, heatmap, save_png
 from ..rules import AlphaBeta, Epsilon, ZBox, ZPlus
-from .common import Timer, blas_limit, gray, mnist_pairs, parser, to_float, upscale, write_json, write_table
+from .common import Timer, blas_limit, experiment_main, gray, mnist_pairs, to_float, upscale, write_json, write_table
 
 __all__ = ["NETWORKS", "max_difference", "zero_biases", "origin_rule", "compare_network", "input_layer_identities",
            "root_outside_share", "run", "main"]
@@ -320,11 +320,7 @@ def run(quick=False, out=f"dtd-experiments/{NAME}", seed=0, blas_threads=1, prog
 
 
 def main(argv=None):
-    args = parser(NAME, __doc__.splitlines()[0]).parse_args(argv)
-    res = run(args.quick, args.out, args.seed, args.blas_threads)
-    print(Path(args.out, "results.md").read_text())
-    print(f"wrote {', '.join(res['files'])} to {args.out}")
-    return 0
+    return experiment_main(NAME, __doc__, run, argv)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ from ..minmax import MinMaxModel
 from ..render import save_png
 from ..rules import ZPlus
 from . import _checks
-from .common import (Timer, blas_limit, evaluation_pairs, load_or_train, mnist_pairs, parser,
+from .common import (Timer, blas_limit, evaluation_pairs, experiment_main, load_or_train, mnist_pairs,
                      presence_accuracy, to_float, write_json, write_table)
 from .mnist_detection import consistency_figure, flipping_figure, heatmap_figure
 from .plots import scatter_plot
@@ -169,11 +169,9 @@ def run(quick=False, out=f"dtd-experiments/{NAME}", train=False, weights=None, s
 
 
 def main(argv=None):
-    args = parser(NAME, __doc__.splitlines()[0]).parse_args(argv)
-    res = run(args.quick, args.out, args.train, args.weights, args.seed, args.progress, args.blas_threads)
-    print(f"test accuracy: {res['model']['test accuracy (500 fixed pairs)']:.4f}; min-max R^2 (test): "
-          f"{res['model']['min-max R^2 on test pairs']:.3f}; wrote {', '.join(res['files'])} to {args.out}")
-    return 0
+    return experiment_main(NAME, __doc__, run, argv, show=None, report=lambda res: (
+        f"test accuracy: {res['model']['test accuracy (500 fixed pairs)']:.4f}; min-max R^2 (test): "
+        f"{res['model']['min-max R^2 on test pairs']:.3f}"))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import numpy as np
 from ..render import grid, heatmap, save_png
 from ..rules import WSquare, ZBox, ZPlus
 from . import _checks
-from .common import (Timer, blas_limit, evaluation_pairs, gray, load_or_train, mnist_pairs, parser,
+from .common import (Timer, blas_limit, evaluation_pairs, experiment_main, gray, load_or_train, mnist_pairs,
                      presence_accuracy, to_float, upscale, write_json, write_table)
 from .plots import line_plot, scatter_plot
 
@@ -139,11 +139,8 @@ def run(quick=False, out=f"dtd-experiments/{NAME}", train=False, weights=None, s
 
 
 def main(argv=None):
-    args = parser(NAME, __doc__.splitlines()[0]).parse_args(argv)
-    res = run(args.quick, args.out, args.train, args.weights, args.seed, args.progress, args.blas_threads)
-    print(f"test accuracy: {res['model']['test accuracy (500 fixed pairs)']:.4f}; wrote {', '.join(res['files'])} "
-          f"to {args.out}")
-    return 0
+    return experiment_main(NAME, __doc__, run, argv, show=None, report=lambda res: (
+        f"test accuracy: {res['model']['test accuracy (500 fixed pairs)']:.4f}"))
 
 
 if __name__ == "__main__":

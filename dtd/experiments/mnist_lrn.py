@@ -69,7 +69,7 @@ import numpy as np
 from ..layers import LRN, Conv2d, Dense, Flatten, MaxPool2d, ReLU
 from ..network import Sequential
 from ..rules import AlphaBeta, Epsilon, LRNIdentity, LRNTaylor
-from .common import Timer, blas_limit, parser, write_json, write_table
+from .common import Timer, blas_limit, experiment_main, stages, write_json, write_table
 
 __all__ = ["LRN_PARAMS", "DigitsConfig", "LRN_CONFIG", "make_lrn_cnn", "digits_test_sample", "digit_accuracy",
            "train_digits", "load_or_train_digits", "flip_auc", "flipping_panel", "BASIC_RULES", "LRN_RULES",
@@ -420,16 +420,17 @@ def _run(quick=False, out=f"dtd-experiments/{NAME}", train=False, weights=None, 
     record["lrn strength"] = lrn_strength(net, x)
     from ..evaluate import auc as curve_auc
     maps, auc, curves, other = {}, {}, {}, {p: {} for p in PROTOCOLS[1:]}
-    with Timer() as t:
-        for b, basic in BASIC_RULES.items():
-            for n, norm in LRN_RULES.items():
-                R = net.explain(x, rules_for(net, basic, norm))
-                maps[b, n] = R
-                curves[b, n] = flip_auc(net, x, R, per_step, steps)["most"]
-                auc[b, n] = curves[b, n].auc
-                other[PROTOCOLS[1]][b, n] = curve_auc(curves[b, n].curve[:, :steps // 2 + 1])
-                other[PROTOCOLS[2]][b, n] = flip_auc(net, x, R, per_step, steps, seed=seed,
-                                                     replacement="uniform")["most"].auc
+    combos = [(b, n) for b in BASIC_RULES for n in LRN_RULES]
+    with Timer() as t, stages([f"{b} / {n}" for b, n in combos], progress, desc=NAME) as bar:
+        for b, n in combos:
+            bar.next(f"{b} / {n}")
+            R = net.explain(x, rules_for(net, BASIC_RULES[b], LRN_RULES[n]))
+            maps[b, n] = R
+            curves[b, n] = flip_auc(net, x, R, per_step, steps)["most"]
+            auc[b, n] = curves[b, n].auc
+            other[PROTOCOLS[1]][b, n] = curve_auc(curves[b, n].curve[:, :steps // 2 + 1])
+            other[PROTOCOLS[2]][b, n] = flip_auc(net, x, R, per_step, steps, seed=seed,
+                                                 replacement="uniform")["most"].auc
     record["explain + flip seconds"] = round(t.seconds, 1)
     rnd = flip_auc(net, x, x, per_step, steps, orders=("random",))["random"]
     se_diff = {b: float((auc[b, "Taylor"] - auc[b, "identity"]).std(ddof=1) / np.sqrt(len(x))) for b in BASIC_RULES}
@@ -492,12 +493,8 @@ def run(quick=False, out=f"dtd-experiments/{NAME}", train=False, weights=None, s
 
 
 def main(argv=None):
-    args = parser(NAME, __doc__.splitlines()[0]).parse_args(argv)
-    res = run(args.quick, args.out, args.train, args.weights, args.seed, args.progress, args.blas_threads)
-    print(Path(args.out, "results.md").read_text())
-    print(f"test accuracy: {res['model']['test accuracy (1000 fixed digits)']:.4f}; wrote {', '.join(res['files'])} "
-          f"to {args.out}")
-    return 0
+    return experiment_main(NAME, __doc__, run, argv, report=lambda res: (
+        f"test accuracy: {res['model']['test accuracy (1000 fixed digits)']:.4f}"))
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ from .. import explainers
 from ..evaluate import auc
 from ..kernels import decision_threshold, from_sklearn
 from ..render import grid, heatmap, save_png
-from .common import Timer, blas_limit, gray, parser, upscale, write_json, write_table
+from .common import Timer, blas_limit, experiment_main, gray, upscale, write_json, write_table
 from .plots import line_plot
 
 __all__ = ["METHODS", "corrupt", "auroc", "explain_all", "run", "main"]
@@ -269,20 +269,29 @@ def run(quick=False, out=f"dtd-experiments/{NAME}", digit=0, nu=0.05, seed=0, bl
         return _run(quick, out, digit, nu, seed, gamma)
 
 
-def main(argv=None):
-    p = parser(NAME, __doc__.splitlines()[0])
+def _options(p):
     p.add_argument("--digit", type=int, default=0, choices=range(10), help="the inlier class (default: %(default)s)")
     p.add_argument("--nu", type=float, default=0.05, help="the one-class SVM's nu (default: %(default)s)")
     p.add_argument("--gamma", default="scale",
                    help="the kernel's gamma: a number, or 'scale' / 'auto' as in scikit-learn (default: %(default)s)")
-    args = p.parse_args(argv)
-    gamma = args.gamma if args.gamma in ("scale", "auto") else float(args.gamma)
-    res = run(args.quick, args.out, args.digit, args.nu, args.seed, args.blas_threads, gamma=gamma)
+
+
+def _extra(args, p):
+    try:
+        gamma = args.gamma if args.gamma in ("scale", "auto") else float(args.gamma)
+    except ValueError:
+        p.error(f"--gamma: a number, 'scale' or 'auto', got {args.gamma!r}")
+    return dict(digit=args.digit, nu=args.nu, gamma=gamma)
+
+
+def _report(res):
     rec = res["model"]
-    print(f"digit {rec['digit']}: {rec['support vectors']} support vectors, AUROC other digits "
-          f"{rec['AUROC other digits vs inliers']:.3f}, corrupted {rec['AUROC corrupted vs inliers']:.3f}; "
-          f"wrote {', '.join(res['files'])} to {args.out}")
-    return 0
+    return (f"digit {rec['digit']}: {rec['support vectors']} support vectors, AUROC other digits "
+            f"{rec['AUROC other digits vs inliers']:.3f}, corrupted {rec['AUROC corrupted vs inliers']:.3f}")
+
+
+def main(argv=None):
+    return experiment_main(NAME, __doc__, run, argv, options=_options, extra=_extra, show=None, report=_report)
 
 
 if __name__ == "__main__":

