@@ -51,41 +51,20 @@ __all__ = ["add_dataset_arguments", "wants_dataset", "run_explain", "run_evaluat
            "explain_summary"]
 
 
-def _positive(text):
-    import argparse
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
-
-
-def _count(text):
-    import argparse
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
-    return v
-
-
 def add_dataset_arguments(parser):
     """Add the data-set options (see the module docstring) to ``parser``, in their own group."""
+    from ..commands.argtypes import integer
     g = parser.add_argument_group("data set (many inputs, in chunks, on local processes or a Dask cluster)")
     g.add_argument("--dataset", metavar="PATH",
                    help="inputs: a .npy array (N, ...), a folder or a quoted glob of images / .npy files")
     g.add_argument("--results", metavar="DIR",
                    help="directory of the chunked results (with --dataset); a rerun resumes it")
     where = g.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=_count, metavar="N",
+    where.add_argument("--workers", type=integer(0), metavar="N",
                        help="local worker processes (default: the number of CPUs; 0 = this process)")
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help="Dask scheduler address, e.g. tcp://host:8786 (pip install dtd[dask])")
-    g.add_argument("--chunk-size", type=_positive, default=64, metavar="K", help="inputs per chunk (default 64)")
+    g.add_argument("--chunk-size", type=integer(1), default=64, metavar="K", help="inputs per chunk (default 64)")
     g.add_argument("--overwrite-results", action="store_true",
                    help="replace a results directory that holds a different run")
     return g

@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._files import numpy_error
+
 __all__ = ["open_inputs", "read_payload", "IMAGE_EXTENSIONS", "ArraySource", "NpySource", "FileSource"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -59,17 +61,6 @@ def _float_dtype(dtype, have):
                       "precision would lose about 3 digits)", stacklevel=2)
         return np.dtype(np.float32)
     return np.dtype(have)
-
-
-def _load_error(path, e):
-    """NumPy's read error as a message that names the file and never advises unpickling."""
-    text = str(e)
-    if "pickle" in text or "object" in text.lower():
-        return (f"inputs: {path} holds Python objects (pickled data), which dtd never loads; "
-                "save a numeric array (numpy.save(path, x.astype(np.float64)))")
-    if isinstance(e, EOFError):
-        return f"inputs: {path} is empty or truncated ({text or 'no data'}); write it again with numpy.save"
-    return f"inputs: cannot read {path} as a .npy array ({text})"
 
 
 class ArraySource:
@@ -113,7 +104,7 @@ class NpySource:
         except FileNotFoundError:
             raise FileNotFoundError(f"inputs: no such file {path}") from None
         except (ValueError, EOFError, OSError) as e:  # pickled object arrays, bad headers, empty files
-            raise ValueError(_load_error(path, e)) from None
+            raise ValueError(numpy_error(path, e, "inputs:")) from None
         if not isinstance(arr, np.ndarray):
             raise ValueError(f"inputs: {path} is not a .npy array")
         src = ArraySource(arr, dtype)  # the same checks
@@ -144,7 +135,7 @@ def _read_file(path, dtype, reader=None):
         try:
             a = np.load(path, allow_pickle=False)
         except (ValueError, EOFError) as e:
-            raise ValueError(_load_error(path, e)) from None
+            raise ValueError(numpy_error(path, e, "inputs:")) from None
         if not isinstance(a, np.ndarray) or a.dtype.hasobject or not (
                 np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
             raise ValueError(f"inputs: {path} does not hold a numeric array")

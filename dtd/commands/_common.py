@@ -37,12 +37,14 @@ pixel-flipping regions stay in the image's shape.
 """
 import argparse
 import json
-import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .._files import numpy_error
+from .argtypes import fraction, integer, number
 
 __all__ = ["load_model", "load_inputs", "Input", "ImageModel", "Outputs", "add_input_arguments",
            "add_method_arguments", "add_selectivity_arguments", "rule_param", "stack_inputs",
@@ -140,15 +142,6 @@ def check_numpy_file(path, what="input"):
     if head[:6] != _NPY_MAGIC and head[:4] not in _ZIP_MAGIC:
         raise ValueError(f"{what} {path} is not a NumPy file: a .npy starts with \\x93NUMPY and a .npz is a zip "
                          f"archive, this one starts with {head!r}; write arrays with numpy.save or numpy.savez")
-
-
-def numpy_error(path, e, what="input"):
-    """NumPy's read error as a message that names the file and never advises unpickling."""
-    text = str(e)
-    if "pickle" in text or "object" in text.lower():
-        return (f"{what} {path} holds Python objects (pickled data), which dtd never loads; "
-                "save a numeric array (numpy.save(path, x.astype(np.float64)))")
-    return f"cannot read {what} {path}: {text or type(e).__name__} (truncated or damaged?)"
 
 
 def _read_array(path, key):
@@ -497,57 +490,13 @@ class _Size(argparse.Action):
         setattr(namespace, self.dest, values * 2 if len(values) == 1 else values)
 
 
-def _positive(kind):
-    def parse(text):
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not v > 0 or (kind is float and not math.isfinite(v)):
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
-        return v
-    return parse
-
-
-def _scale_arg(text):
-    """A positive finite number, or a fraction ``A/B`` of two (``1/255``)."""
-    num, sep, den = text.partition("/")
-    try:
-        v = float(num) / float(den) if sep else float(text)
-    except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(f"expected a number or a fraction such as 1/255, got {text!r}") from None
-    if not (v > 0 and math.isfinite(v)):
-        raise argparse.ArgumentTypeError(f"must be > 0 and finite, got {text!r}")
-    return v
-
-
-def _nonneg_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an int, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
-    return v
-
-
-def _finite(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(v):
-        raise argparse.ArgumentTypeError(f"must be finite, got {text!r}")
-    return v
-
-
 def add_input_arguments(p, out_default, dataset=False):
     """MODEL, INPUT..., --target, --out and the image preprocessing flags (and ``--dataset`` ... if asked)."""
     p.set_defaults(_parser=p)
     p.add_argument("model", metavar="MODEL", help="model file: dtd .npz, ONNX or LRP Toolbox text "
                    "(recognised by content, with dtd.io.load_any)")
     p.add_argument("inputs", metavar="INPUT", nargs="*", help="images (PNG, JPEG, ...) or .npy/.npz arrays")
-    p.add_argument("--target", type=_nonneg_int, default=None, metavar="C",
+    p.add_argument("--target", type=integer(0), default=None, metavar="C",
                    help="explain output C (default: each input's largest output)")
     p.add_argument("--out", default=out_default, metavar="DIR", help=f"output folder (default: {out_default})")
     g = p.add_argument_group("image preprocessing", "x = (p * scale - mean) / std per channel, p in 0..255")
@@ -556,11 +505,11 @@ def add_input_arguments(p, out_default, dataset=False):
     mode.add_argument("--rgb", action="store_true", help="read images as RGB (3 channels)")
     g.add_argument("--size", type=int, nargs="+", action=_Size, metavar="N",
                    help="resize to H W (or S: S x S) with a bilinear filter")
-    g.add_argument("--scale", type=_scale_arg, default=None, metavar="S",
+    g.add_argument("--scale", type=fraction, default=None, metavar="S",
                    help="factor on p, a number or a fraction such as 1/255 (images: default 1/255; "
                    "integer arrays: required, e.g. --scale 1/255 for 8-bit pixels)")
-    g.add_argument("--mean", type=_finite, nargs="+", default=None, help="per channel (default 0)")
-    g.add_argument("--std", type=_finite, nargs="+", default=None, help="per channel (default 1)")
+    g.add_argument("--mean", type=number(), nargs="+", default=None, help="per channel (default 0)")
+    g.add_argument("--std", type=number(), nargs="+", default=None, help="per channel (default 1)")
     g.add_argument("--npz-key", default=None, metavar="NAME", help="the array to read from .npz inputs")
     if dataset:
         from ..batch import cli as batch_cli
@@ -575,7 +524,7 @@ def add_method_arguments(p, single=True):
                        help="composite or method (default: dtd): " + ", ".join(names()))
         p.add_argument("--rule-param", type=rule_param, action="append", default=[], metavar="K=V",
                        help="parameter of the composite, e.g. epsilon=0.25 (repeatable)")
-    p.add_argument("--box", type=_finite, nargs=2, default=None, metavar=("LOW", "HIGH"),
+    p.add_argument("--box", type=number(), nargs=2, default=None, metavar=("LOW", "HIGH"),
                    help="input bounds for z^B (default: the image range after preprocessing; none for arrays)")
 
 
@@ -583,22 +532,22 @@ def add_selectivity_arguments(p):
     """Pixel flipping and continuity options."""
     from ..evaluate.selectivity import REPLACEMENTS
     g = p.add_argument_group("pixel flipping")
-    g.add_argument("--region", type=_positive(int), default=1, metavar="K", help="K x K regions (default 1)")
-    g.add_argument("--per-step", type=_positive(int), default=None, metavar="N",
+    g.add_argument("--region", type=integer(1), default=1, metavar="K", help="K x K regions (default 1)")
+    g.add_argument("--per-step", type=integer(1), default=None, metavar="N",
                    help="regions removed per step (default: ceil(regions / 100), so at most 100 steps)")
-    g.add_argument("--steps", type=_positive(int), default=None, metavar="S",
+    g.add_argument("--steps", type=integer(1), default=None, metavar="S",
                    help="number of steps (default: until every region is removed)")
     g.add_argument("--replacement", choices=REPLACEMENTS, default="constant",
                    help="what removed regions become (default: constant)")
-    g.add_argument("--value", type=_finite, default=0.0, help="for --replacement constant (default 0)")
-    g.add_argument("--noise-range", type=_finite, nargs=2, default=(0.0, 1.0), metavar=("LOW", "HIGH"),
+    g.add_argument("--value", type=number(), default=0.0, help="for --replacement constant (default 0)")
+    g.add_argument("--noise-range", type=number(), nargs=2, default=(0.0, 1.0), metavar=("LOW", "HIGH"),
                    help="for --replacement uniform (default 0 1)")
-    g.add_argument("--blur-sigma", type=_positive(float), default=1.0, help="for --replacement blur, in pixels")
-    g.add_argument("--seed", type=_nonneg_int, default=0, help="random order and noise (default 0)")
+    g.add_argument("--blur-sigma", type=number(0, strict=True), default=1.0, help="for --replacement blur, in pixels")
+    g.add_argument("--seed", type=integer(0), default=0, help="random order and noise (default 0)")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
     c = p.add_argument_group("continuity")
-    c.add_argument("--noise", type=_finite, default=0.01, help="std of the noise perturbations (default 0.01)")
-    c.add_argument("--n-noise", type=_nonneg_int, default=4, help="noise perturbations per input (default 4)")
+    c.add_argument("--noise", type=number(), default=0.01, help="std of the noise perturbations (default 0.01)")
+    c.add_argument("--n-noise", type=integer(0), default=4, help="noise perturbations per input (default 4)")
 
 
 def method_options(args, box):

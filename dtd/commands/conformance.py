@@ -13,6 +13,7 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(sub):
     from ..conformance import DEFAULT_TOL
+    from .argtypes import number
 
     p = sub.add_parser("conformance", help="golden vectors for other backends: export them, or check against them",
                        description="Golden vectors of the conformance catalogue (float64), for comparing other "
@@ -30,21 +31,10 @@ def add_parser(sub):
     c.add_argument("--backend-output", metavar="DIR2", default=None,
                    help="read another backend's results from DIR2 (same file names; at least 'relevance.0') "
                         "instead of recomputing with dtd")
-    c.add_argument("--tol", type=_tolerance, default=DEFAULT_TOL,
+    c.add_argument("--tol", type=number(0), default=DEFAULT_TOL,
                    help=f"tolerance on the relative error (default {DEFAULT_TOL:g})")
     c.add_argument("--cases", metavar="GLOB", default=None, help="only the cases whose name matches, e.g. 'dense/*'")
     return p
-
-
-def _tolerance(text):
-    import argparse
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
 
 
 def run(args):

@@ -11,26 +11,16 @@ directory then gets ``summary.csv`` / ``summary.md`` (f_c, sum R and the
 conservation error per input, and their means), and
 ``dtd.batch.load_results(DIR)`` reads the relevance back as one array.
 """
-import argparse
 
 __all__ = ["add_parser", "run"]
 
 
-def _zoom_arg(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an int, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
-    return v
-
-
 def add_heatmap_arguments(p):
     from ..render import list_cmaps
+    from .argtypes import integer
     g = p.add_argument_group("heatmaps")
     g.add_argument("--cmap", choices=list_cmaps(), default="bwr", help="colormap (default bwr)")
-    g.add_argument("--zoom", type=_zoom_arg, default=None, metavar="Z",
+    g.add_argument("--zoom", type=integer(1), default=None, metavar="Z",
                    help="enlarge heatmaps Z times (default: the longer side at least 128 pixels)")
 
 
