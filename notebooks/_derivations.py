@@ -31,7 +31,7 @@ import dtd
 from dtd._paths import data_dir
 from dtd.evaluate import conservation_by_layer
 from dtd.experiments.derivation_plots import plane_panel
-from dtd.experiments.plots import line_plot
+from dtd.plots import line_plot
 from dtd.layers import LRN, Dense, LpPool2d, ReLU, SumPool2d
 from dtd.render import grid, save_png
 from dtd.rules import Epsilon, LRNIdentity, LRNTaylor, Proportional, WSquare, ZBox, ZPlus

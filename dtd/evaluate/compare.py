@@ -304,11 +304,11 @@ class Comparison:
         The x axis is the fraction of regions removed.
         """
         curves = {m: ev.flipping[order] for m, ev in self.evaluations.items()}
-        curves["random"] = self.random
+        curves["random order"] = self.random
         series = {m: (c.removed / c.n_regions, c.curve.mean(axis=0)) for m, c in curves.items()}
         return curve_plot(series, title=f"pixel flipping, {_ORDER_LABELS[order]} (mean of "
                           f"{len(self.target)} inputs)", xlabel="fraction of regions removed",
-                          ylabel="f_c", size=size)
+                          ylabel="f_c", size=size, dashed=("random order",))
 
 
 def compare(net, x, methods=DEFAULT_METHODS, target=None, *, box=None, params=None,

@@ -3,35 +3,24 @@ import math
 
 import numpy as np
 
+from ..plots import PALETTE, line_plot
+
 __all__ = ["curve_plot", "input_image", "zoom", "auto_zoom", "PALETTE"]
 
-#: line colours, in order (matplotlib's "tab10")
-PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-           (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
 
-
-def _ticks(lo, hi, n=5):
-    """About ``n`` round tick values covering [lo, hi]."""
-    if hi <= lo:
-        return [lo]
-    raw = (hi - lo) / n
-    mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    first = math.ceil(lo / step - 1e-9) * step
-    return [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
-
-
-def curve_plot(series, *, title="", xlabel="", ylabel="", size=(560, 360)):
-    """Line plot of several curves as an RGB image.
+def curve_plot(series, *, title="", xlabel="", ylabel="", size=(560, 360), dashed=()):
+    """Line plot of several curves as an RGB image (:func:`dtd.plots.line_plot`, legend on the right).
 
     Parameters
     ----------
     series : dict
         label -> ``(x, y)``, two 1-D arrays of equal length (or just ``y``, then
         ``x = linspace(0, 1, len(y))``). Drawn in the order given, colours from
-        :data:`PALETTE`, with a legend on the right.
+        :data:`PALETTE`, with a legend on the right. The y axis includes 0.
     title, xlabel, ylabel : str
     size : (width, height)
+    dashed : collection of str
+        Labels of the curves drawn dashed (e.g. a baseline).
 
     Returns
     -------
@@ -40,11 +29,9 @@ def curve_plot(series, *, title="", xlabel="", ylabel="", size=(560, 360)):
     >>> curve_plot({"a": [1.0, 0.0]}, size=(300, 200)).shape
     (200, 300, 3)
     """
-    from PIL import Image, ImageDraw, ImageFont
-
     if not series:
         raise ValueError("curve_plot needs at least one curve")
-    curves = []
+    labels, xs, ys = [], [], []
     for label, xy in series.items():
         if isinstance(xy, tuple) and len(xy) == 2:
             x, y = (np.asarray(a, dtype=np.float64).ravel() for a in xy)
@@ -53,62 +40,16 @@ def curve_plot(series, *, title="", xlabel="", ylabel="", size=(560, 360)):
             x = np.linspace(0.0, 1.0, len(y))
         if len(x) != len(y) or len(y) == 0 or not (np.isfinite(x).all() and np.isfinite(y).all()):
             raise ValueError(f"curve {label!r}: need finite x and y of equal, non-zero length")
-        curves.append((str(label), x, y))
-    width, height = size
-    font = ImageFont.load_default()
-    th = font.getbbox("Ag")[3]
-    legend_w = max(int(font.getlength(c[0])) for c in curves) + 36
-    left, right, top, bottom = 8 + 7 * 6 + th, width - legend_w - 10, 14 + th, height - 2 * th - 16
-    if right - left < 40 or bottom - top < 40:
-        raise ValueError(f"curve_plot: size {size} too small for the labels")
-    xlo = min(c[1].min() for c in curves)
-    xhi = max(c[1].max() for c in curves)
-    ylo = min(0.0, min(c[2].min() for c in curves))
-    yhi = max(c[2].max() for c in curves)
-    if xhi == xlo:
-        xhi = xlo + 1.0
-    if yhi == ylo:
-        yhi = ylo + 1.0
+        labels.append(str(label))
+        xs.append(x)
+        ys.append(y)
+    xlo, xhi = min(x.min() for x in xs), max(x.max() for x in xs)
+    ylo, yhi = min(0.0, min(y.min() for y in ys)), max(y.max() for y in ys)
+    xhi, yhi = (xhi if xhi > xlo else xlo + 1.0), (yhi if yhi > ylo else ylo + 1.0)
     pad = 0.05 * (yhi - ylo)
-    ylo, yhi = ylo - (pad if ylo < 0 else 0.0), yhi + pad
-
-    def px(x):
-        return left + (np.asarray(x) - xlo) / (xhi - xlo) * (right - left)
-
-    def py(y):
-        return bottom - (np.asarray(y) - ylo) / (yhi - ylo) * (bottom - top)
-
-    img = Image.new("RGB", (width, height), (255, 255, 255))
-    d = ImageDraw.Draw(img)
-    grid_c, axis_c, text_c = (225, 225, 225), (0, 0, 0), (0, 0, 0)
-    for v in _ticks(xlo, xhi):
-        X = float(px(v))
-        d.line([(X, top), (X, bottom)], fill=grid_c)
-        s = f"{v:.3g}"
-        d.text((X - font.getlength(s) / 2, bottom + 4), s, fill=text_c, font=font)
-    for v in _ticks(ylo, yhi):
-        Y = float(py(v))
-        d.line([(left, Y), (right, Y)], fill=grid_c)
-        s = f"{v:.3g}"
-        d.text((left - 4 - font.getlength(s), Y - th / 2), s, fill=text_c, font=font)
-    d.rectangle([left, top, right, bottom], outline=axis_c)
-    for i, (label, x, y) in enumerate(curves):
-        color = PALETTE[i % len(PALETTE)]
-        pts = list(zip(px(x).tolist(), py(y).tolist()))
-        if len(pts) == 1:
-            d.ellipse([pts[0][0] - 2, pts[0][1] - 2, pts[0][0] + 2, pts[0][1] + 2], fill=color)
-        else:
-            d.line(pts, fill=color, width=2)
-        ly = top + i * (th + 6) + th / 2
-        d.line([(right + 10, ly), (right + 28, ly)], fill=color, width=2)
-        d.text((right + 32, ly - th / 2), label, fill=text_c, font=font)
-    if title:
-        d.text(((left + right - font.getlength(title)) / 2, 4), title, fill=text_c, font=font)
-    if xlabel:
-        d.text(((left + right - font.getlength(xlabel)) / 2, height - th - 6), xlabel, fill=text_c, font=font)
-    if ylabel:
-        d.text((4, 4), ylabel, fill=text_c, font=font)
-    return np.asarray(img).copy()
+    return line_plot(xs, ys, labels, title=title, xlabel=xlabel, ylabel=ylabel, size=size, legend="right",
+                     dashed={k for k, label in enumerate(labels) if label in set(map(str, dashed))},
+                     xlim=(xlo, xhi), ylim=(ylo - (pad if ylo < 0 else 0.0), yhi + pad))
 
 
 def input_image(x):

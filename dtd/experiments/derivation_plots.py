@@ -2,12 +2,12 @@
 
 :func:`plane_panel` shades a function of ``(x_1, x_2)`` (white where it is 0, red where it is positive),
 draws its contour lines, its zero set's boundary in black, and on top any segments (search lines), boxes
-(input domains) and marked points (the data point, root points).  Like :mod:`dtd.experiments.plots` it
+(input domains) and marked points (the data point, root points).  Like :mod:`dtd.plots` it
 returns an RGB array (height, width, 3), uint8, for :func:`dtd.render.grid` and :func:`dtd.render.save_png`.
 """
 import numpy as np
 
-from .plots import PALETTE, _Axes
+from ..plots import PALETTE, _Axes
 
 __all__ = ["plane_panel"]
 
@@ -26,7 +26,7 @@ def plane_panel(f, *, xlim, ylim, levels=8, segments=(), boxes=(), points=(), ti
         Number of contour lines between 0 and the largest value in the window.
     segments : sequence of ``(p, q, color)``
         Line segments from point ``p`` to ``q`` (data coordinates, each of length 2); ``color`` an RGB triple
-        or an int (index into :data:`dtd.experiments.plots.PALETTE`).
+        or an int (index into :data:`dtd.plots.PALETTE`).
     boxes : sequence of ``(low, high, color)``
         Axis-aligned rectangles ``low <= x <= high`` (each a pair of coordinates).
     points : sequence of ``(p, color, label)``

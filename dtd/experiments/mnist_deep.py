@@ -48,7 +48,7 @@ from . import _checks
 from .common import (Timer, blas_limit, evaluation_pairs, experiment_main, load_or_train, mnist_pairs,
                      presence_accuracy, to_float, write_json, write_table)
 from .mnist_detection import consistency_figure, flipping_figure, heatmap_figure
-from .plots import scatter_plot
+from ..plots import scatter_plot
 
 __all__ = ["training_free", "MinMaxBlock", "run", "main"]
 

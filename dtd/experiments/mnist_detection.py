@@ -28,7 +28,7 @@ from ..rules import WSquare, ZBox, ZPlus
 from . import _checks
 from .common import (Timer, blas_limit, evaluation_pairs, experiment_main, gray, load_or_train, mnist_pairs,
                      presence_accuracy, to_float, upscale, write_json, write_table)
-from .plots import line_plot, scatter_plot
+from ..plots import line_plot, scatter_plot
 
 __all__ = ["RULES", "explain", "run", "main"]
 

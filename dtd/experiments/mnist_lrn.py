@@ -357,7 +357,7 @@ def _tables(auc, se_diff):
 
 def lrn_effect_figure(net, x, n_points=3000, seed=0):
     """Output against input of each LRN layer (scaled by k^beta, so the identity is the diagonal), active units."""
-    from .plots import scatter_plot
+    from ..plots import scatter_plot
     acts = net.forward(x, return_all=True)
     rng = np.random.default_rng(seed)
     panels = []

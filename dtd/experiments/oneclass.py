@@ -95,7 +95,7 @@ from ..evaluate import auc
 from ..kernels import decision_threshold, from_sklearn
 from ..render import grid, heatmap, save_png
 from .common import Timer, blas_limit, experiment_main, gray, upscale, write_json, write_table
-from .plots import line_plot
+from ..plots import line_plot
 
 __all__ = ["METHODS", "corrupt", "auroc", "explain_all", "run", "main"]
 

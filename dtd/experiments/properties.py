@@ -139,7 +139,7 @@ from ..render import grid, heatmap, save_png
 from ..rules import AlphaBeta, Proportional
 from .common import (Timer, blas_limit, experiment_main, gray, mnist_pairs, stages, to_float, upscale, write_json,
                      write_table)
-from .plots import line_plot
+from ..plots import line_plot
 
 __all__ = ["METHODS", "PROPERTIES", "THRESHOLDS", "SEED_MARKS", "methods", "mark", "scale_free_continuity",
            "measure", "oneclass_setup", "run", "main"]

@@ -137,7 +137,7 @@ def explain(net, X, target, low, high):
 
 def bar_figure(features, groups, title, ylabel, size=(720, 380)):
     """Grouped bars: one group of bars per feature, one bar per entry of ``groups`` ({label: values (F,)})."""
-    from .plots import PALETTE, _Axes, nice_ticks
+    from ..plots import PALETTE, _Axes, nice_ticks
     values = np.array(list(groups.values()))
     lo, hi = min(0.0, float(values.min())), max(0.0, float(values.max()))
     pad = 0.08 * (hi - lo or 1.0)

@@ -1,13 +1,14 @@
-"""Line and scatter plots drawn with Pillow (no plotting library needed).
+"""Line and scatter plots drawn with Pillow (no plotting library needed), for the checks and the experiments.
 
 Each function returns an RGB image as a uint8 array of shape (height, width, 3),
-ready for :func:`dtd.render.grid` and :func:`dtd.render.save_png`.
+ready for :func:`dtd.render.grid` and :func:`dtd.render.save_png`
+(:func:`dtd.evaluate.figures.curve_plot` draws pixel-flipping curves with :func:`line_plot`).
 """
 import math
 
 import numpy as np
 
-__all__ = ["PALETTE", "nice_ticks", "line_plot", "scatter_plot"]
+__all__ = ["PALETTE", "nice_ticks", "line_plot", "scatter_plot", "legend_width"]
 
 #: colours of successive series (matplotlib's "tab10" order)
 PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
@@ -37,14 +38,17 @@ def _label(v):
 class _Axes:
     """A plot area with a data-to-pixel transform, axes, ticks, labels and a legend."""
 
-    def __init__(self, size, xlim, ylim, title, xlabel, ylabel):
+    def __init__(self, size, xlim, ylim, title, xlabel, ylabel, legend_width=0):
         from PIL import Image, ImageDraw, ImageFont
 
         self.w, self.h = size
         self.image = Image.new("RGB", size, (255, 255, 255))
         self.draw = ImageDraw.Draw(self.image)
         self.font = ImageFont.load_default()
-        self.left, self.right, self.top, self.bottom = 58, self.w - 12, 26, self.h - 40
+        self.left, self.right, self.top, self.bottom = 58, self.w - 12 - legend_width, 26, self.h - 40
+        self.outside = legend_width > 0
+        if self.right - self.left < 10 or self.bottom - self.top < 10:
+            raise ValueError(f"plot size {size} too small for the axes and labels")
         self.xlim, self.ylim = xlim, ylim
         self.title, self.xlabel, self.ylabel = title, xlabel, ylabel
 
@@ -94,10 +98,13 @@ class _Axes:
             return
         d = self.draw
         widths = [d.textlength(s, font=self.font) for s in labels]
-        x0 = self.right - max(widths) - 30
-        y0 = self.top + 6
-        d.rectangle([x0 - 4, y0 - 3, self.right - 4, y0 + 14 * len(labels)], fill=(255, 255, 255),
-                    outline=(160, 160, 160))
+        if self.outside:                                   # beside the plot, on the right
+            x0, y0 = self.right + 10, self.top + 6
+        else:                                              # inside, top right, on a white box
+            x0 = self.right - max(widths) - 30
+            y0 = self.top + 6
+            d.rectangle([x0 - 4, y0 - 3, self.right - 4, y0 + 14 * len(labels)], fill=(255, 255, 255),
+                        outline=(160, 160, 160))
         for k, (s, c) in enumerate(zip(labels, colors)):
             y = y0 + 14 * k + 5
             d.line([(x0, y), (x0 + 16, y)], fill=c, width=3)
@@ -131,8 +138,15 @@ def _check_series(xs, ys, labels):
             raise ValueError(f"each series needs 1-D x and y of equal length, got {np.shape(x)} and {np.shape(y)}")
 
 
+def legend_width(labels):
+    """Pixels a legend of ``labels`` takes beside a plot (``legend="right"``)."""
+    from PIL import ImageFont
+    font = ImageFont.load_default()
+    return int(max(font.getlength(str(s)) for s in labels)) + 36 if labels else 0
+
+
 def line_plot(xs, ys, labels=None, *, title="", xlabel="", ylabel="", xlim=None, ylim=None,
-              size=(480, 340), colors=None, dashed=()):
+              size=(480, 340), colors=None, dashed=(), legend="inside"):
     """Lines through the points of each series.
 
     Parameters
@@ -146,6 +160,8 @@ def line_plot(xs, ys, labels=None, *, title="", xlabel="", ylabel="", xlim=None,
         Width and height in pixels.
     dashed : collection of int
         Indices of series drawn dashed (e.g. a baseline).
+    legend : {"inside", "right"}
+        The legend in a box at the top right of the plot, or beside it.
 
     Returns
     -------
@@ -155,8 +171,11 @@ def line_plot(xs, ys, labels=None, *, title="", xlabel="", ylabel="", xlim=None,
     (150, 200, 3)
     """
     _check_series(xs, ys, labels)
+    if legend not in ("inside", "right"):
+        raise ValueError(f"legend must be 'inside' or 'right', got {legend!r}")
     colors = list(colors or PALETTE)
-    ax = _Axes(size, _limits(list(xs), xlim), _limits(list(ys), ylim), title, xlabel, ylabel)
+    ax = _Axes(size, _limits(list(xs), xlim), _limits(list(ys), ylim), title, xlabel, ylabel,
+               legend_width(list(labels or [])) if legend == "right" else 0)
     ax.frame()
     for k, (x, y) in enumerate(zip(xs, ys)):
         u, v = ax.px(x, np.clip(y, *ax.ylim))
