@@ -100,7 +100,7 @@ class Layer:
         if not rule.applies_to(self):
             raise TypeError(
                 f"rule {type(rule).__name__} does not apply to layer {type(self).__name__}"
-                f" (it applies to: {', '.join(c.__name__ for c in rule.layer_types())})"
+                f" (it applies to: {', '.join(getattr(c, '__name__', c) for c in rule.layer_types())})"
             )
 
     def _relevance(self, x, R, rule, out=None, prepared=None):

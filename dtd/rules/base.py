@@ -23,18 +23,35 @@ import numpy as np
 
 from ..workspace import scratch
 
-__all__ = ["Rule", "PassThrough", "LinearRule", "Term", "Group", "safe_divide", "stabilize", "select", "check_choice"]
+__all__ = ["Rule", "PassThrough", "LinearRule", "Term", "Group", "safe_divide", "stabilize", "select", "check_choice",
+           "is_layer_type"]
+
+
+def is_layer_type(cls, types):
+    """Whether the class ``cls`` is one of ``types``: classes, or names of classes (matched along its MRO).
+
+    Rules name the layers they apply to by class name, so that ``dtd.rules`` never imports
+    ``dtd.layers`` (the layers import the rules: a layer names its default rule).
+
+    >>> class LinearLayer: pass
+    >>> class Dense(LinearLayer): pass
+    >>> is_layer_type(Dense, ("LinearLayer",)), is_layer_type(Dense, ("MaxPool2d",)), is_layer_type(Dense, (Dense,))
+    (True, False, True)
+    """
+    names = {t for t in types if isinstance(t, str)}
+    classes = tuple(t for t in types if isinstance(t, type))
+    return issubclass(cls, classes) or any(base.__name__ in names for base in cls.__mro__)
 
 
 class Rule:
     """Base class of all rules."""
 
     def layer_types(self):
-        """Layer classes this rule applies to."""
+        """The layer classes this rule applies to: class names (or classes); subclasses match too."""
         return ()
 
     def applies_to(self, layer):
-        return isinstance(layer, self.layer_types())
+        return is_layer_type(type(layer), self.layer_types())
 
     def relevance(self, layer, x, R):
         """Input relevance of ``layer`` for input ``x`` and output relevance ``R``."""
@@ -85,14 +102,12 @@ class PassThrough(Rule):
     }
 
     def layer_types(self):
-        from ..layers.activation import Flatten, ReLU
-        return (ReLU, Flatten)
+        return ("ReLU", "Flatten")
 
     def applies_to(self, layer):
         # any layer that declares itself transparent to relevance (ReLU, Flatten, Tanh, Dropout, ...), and the
         # per-channel affine map (an unfolded batch norm: one input per output, so passing is conservative)
-        from ..layers.affine import Affine
-        return getattr(layer, "passes_relevance", False) or isinstance(layer, Affine)
+        return getattr(layer, "passes_relevance", False) or is_layer_type(type(layer), ("Affine",))
 
     def relevance(self, layer, x, R):
         return R.reshape(x.shape)
@@ -330,8 +345,7 @@ class LinearRule(Rule):
     epsilon = 0.0
 
     def layer_types(self):
-        from ..layers.base import LinearLayer
-        return (LinearLayer,)
+        return ("LinearLayer",)
 
     # -- the fast path ---------------------------------------------------
     def groups(self, x, weight, bias):

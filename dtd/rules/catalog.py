@@ -142,10 +142,11 @@ def _layers(cls, ref):
         types = tuple(rule.layer_types())
     except Exception:
         return "?"
-    import dtd.layers as layers
+    import dtd.layers as layers                         # the catalogue documents both (a rule never imports them)
+    from .base import is_layer_type
     concrete = [c.__name__ for c in map(lambda n: getattr(layers, n, None), getattr(layers, "__all__", []))
-                if inspect.isclass(c) and issubclass(c, types) and c.__name__ not in ("Layer", "LinearLayer")]
-    return ", ".join(concrete) or ", ".join(t.__name__ for t in types) or "-"
+                if inspect.isclass(c) and is_layer_type(c, types) and c.__name__ not in ("Layer", "LinearLayer")]
+    return ", ".join(concrete) or ", ".join(getattr(t, "__name__", str(t)) for t in types) or "-"
 
 
 def _signature(cls):

@@ -8,8 +8,7 @@ __all__ = ["LRNIdentity", "LRNTaylor"]
 
 class _LRNRule(Rule):
     def layer_types(self):
-        from ..layers.lrn import LRN
-        return (LRN,)
+        return ("LRN",)
 
 
 class LRNIdentity(_LRNRule):

@@ -87,8 +87,7 @@ class OCSoftMin(Rule):
         self.beta = beta
 
     def layer_types(self):
-        from ..layers.softmin import SoftMinPool
-        return (SoftMinPool,)
+        return ("SoftMinPool",)
 
     def relevance(self, layer, x, R):
         return (layer.weights(x, self.beta) * R).astype(x.dtype, copy=False)
@@ -169,8 +168,7 @@ class OCDistance(Rule):
     }
 
     def layer_types(self):
-        from ..layers.distance import SquaredDistance
-        return (SquaredDistance,)
+        return ("SquaredDistance",)
 
     def relevance(self, layer, x, R):
         out = np.empty_like(x)

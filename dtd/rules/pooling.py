@@ -47,8 +47,7 @@ class WinnerTakeAll(Rule):
         self.ties = check_choice(ties, ("split", "first"), "WinnerTakeAll", "ties")
 
     def layer_types(self):
-        from ..layers.pooling import MaxPool2d
-        return (MaxPool2d,)
+        return ("MaxPool2d",)
 
     @staticmethod
     def first_winner(layer, x):
@@ -96,8 +95,7 @@ class Proportional(Rule):
     }
 
     def layer_types(self):
-        from ..layers.pooling import AvgPool2d, LpPool2d, MaxPool2d, SumPool2d
-        return (MaxPool2d, LpPool2d, SumPool2d, AvgPool2d)
+        return ("MaxPool2d", "LpPool2d", "SumPool2d", "AvgPool2d")
 
     def relevance(self, layer, x, R, out=None):
         """Relevance of the inputs of the pooling ``layer``, in the dtype of x.
