@@ -56,6 +56,7 @@ def _rules(input_shape, rng):
     return {
         "lrp-0": Epsilon(0.0),
         "epsilon": Epsilon(0.1),
+        "epsilon-absorb": Epsilon(0.1, bias="absorb"),
         "gamma": Gamma(0.25),
         "gamma-stabilised": Gamma(0.5, epsilon=0.01),
         "gamma-generalized": Gamma(0.25, generalized=True),
