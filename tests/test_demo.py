@@ -162,3 +162,20 @@ def test_conformance_check_of_the_shipped_golden_set_is_quiet(capsys):
     assert main(["conformance", "check", str(data_dir() / "golden")]) == 0
     out, err = capsys.readouterr()
     assert "0 failed" in out and "warning" not in err
+
+
+def test_demo_runs_on_one_blas_thread(tmp_path, monkeypatch, capsys):
+    # many products of small matrices: several OpenBLAS threads on a busy machine made the demo 10-20x slower
+    import contextlib
+    import shutil
+
+    import dtd.experiments.common as common
+    from dtd.cli import main
+    calls = []
+    monkeypatch.setattr(common, "blas_limit", lambda n: calls.append(n) or contextlib.nullcontext())
+    (tmp_path / "data").mkdir()
+    for f in (SHAPES_MODEL, "demo_inputs.npy"):
+        shutil.copy(data_dir() / f, tmp_path / "data" / f)
+    assert main(["demo", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "d"), "--no-progress"]) == 0
+    assert calls == [1]
+    import threadpoolctl  # noqa: F401  (a dependency: setup.cfg install_requires)

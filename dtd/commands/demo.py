@@ -116,6 +116,7 @@ def run(args):
 
     from .._paths import data_dir
     from ..evaluate.compare import DEFAULT_METHODS, compare
+    from ..experiments.common import blas_limit
     from ..evaluate.table import to_csv, to_markdown
     from ._common import Outputs, fit_model, load_model
 
@@ -128,9 +129,11 @@ def run(args):
     out = Outputs(args.out, [folder / f for e in found for f in (e.model, e.inputs)])
     out.check([f for e in found for f in _outputs(e.name)])
     scale = getattr(args, "heatmap_scale", "figure")
+    # one BLAS thread: the demo multiplies small matrices thousands of times (pixel flipping), which
+    # several OpenBLAS threads on a busy machine make 10-20 times slower (80 s instead of 4 s)
     bar = tqdm(total=len(found) * (len(DEFAULT_METHODS) + 1), desc="dtd demo", unit="method", leave=False,
                disable=True if getattr(args, "no_progress", False) else None)   # None: only on a terminal
-    with bar:
+    with blas_limit(1), bar:
         for e in found:
             net = load_model(folder / e.model)
             x = np.load(folder / e.inputs, allow_pickle=False)
