@@ -23,7 +23,7 @@ def rule_spec(rule):
     """JSON-able description of ``rule`` (its class name and constructor arguments).
 
     >>> rule_spec(_rules.Epsilon(0.25))
-    {'rule': 'Epsilon', 'epsilon': 0.25}
+    {'rule': 'Epsilon', 'epsilon': 0.25, 'bias': 'plain'}
     """
     name = type(rule).__name__
     if getattr(_rules, name, None) is not type(rule):
@@ -56,6 +56,9 @@ def rule_from_spec(spec):
 
 _BIAS = {
     ("Epsilon", None): "b",
+    ("Epsilon", "plain"): "b",
+    ("Epsilon", "absorb"): "b+ where z > 0, b- where z < 0",
+    ("Gamma", "absorb"): "(1+gamma)*b+ where z > 0, (1+gamma)*b- where z < 0",
     ("Gamma", "gamma"): "b + gamma*b+",
     ("Gamma", "plain"): "b",
     ("Gamma", "none"): "none",
