@@ -144,6 +144,7 @@ def test_demo_console_names_classes_and_explains_its_numbers(tmp_path, shapes):
     out = r.stdout
     assert "normalised to [0, 1]" not in out and "seed 00" not in out
     assert "AUC = mean of f_c over the steps" in out
+    assert out.startswith("methods: lrp-0") and "rel. err = |sum R - f_c(x)| / |f_c(x)|" in out
     f = net.forward(x).max(axis=1)
     for n, name in enumerate(["cross", "square", "diagonal"]):
         assert f"{n:>6} {name:>9} {f[n]:>10.4f}  dtd" in out

@@ -53,6 +53,15 @@ EXAMPLES = [
             about="a CNN on " + _PAIRS),
 ]
 
+#: what the console says once, before the tables: the methods and the columns
+LEGEND = """methods: lrp-0, epsilon (0.25), gamma (0.25), alpha2-beta1: one LRP rule on every layer;
+  lrp-composition: epsilon / LRP-0 on the upper layers, gamma on the lower ones, z^B at the pixels;
+  dtd: deep Taylor decomposition, training-free (z+ on the layers above the pixels, z^B at the pixels);
+  sensitivity: squared gradient; gradient-x-input: gradient times input
+  (python -m dtd info MODEL --rules NAME shows the rule of every layer).
+columns: f_c(x) is the output explained (the largest one); sum R the total relevance of the pixels;
+  rel. err = |sum R - f_c(x)| / |f_c(x)| (0: conservative); neg. share = negative relevance / all |R|."""
+
 #: the methods whose conservation is printed per input
 CONSERVATION_METHODS = ("dtd", "lrp-0", "lrp-composition")
 #: at most this many pixel-flipping steps (regions are single pixels)
@@ -134,6 +143,8 @@ def run(args):
     bar = tqdm(total=len(found) * (len(DEFAULT_METHODS) + 1), desc="dtd demo", unit="method", leave=False,
                disable=True if getattr(args, "no_progress", False) else None)   # None: only on a terminal
     with blas_limit(1), bar:
+        for line in LEGEND.splitlines():
+            bar.write(line)
         for e in found:
             net = load_model(folder / e.model)
             x = np.load(folder / e.inputs, allow_pickle=False)
