@@ -8,7 +8,8 @@ dtd, sensitivity, gradient-x-input) and the four checks of each
   :data:`dtd.evaluate.compare.COLUMNS`); ``compare_summary.csv``: one row per
   method, the means over the inputs;
 - ``compare.md``: both tables in Markdown;
-- ``heatmaps.png``: one row per input, the input and then one column per method;
+- ``heatmaps.png``: one row per input (its explained output and f_c(x) above it), the input and then one
+  column per method, and a colour bar (``--heatmap-scale figure|row|panel``: which maps share one scale);
 - ``pixel_flipping_most.png`` and ``pixel_flipping_least.png``: the mean curves per method and the random baseline.
 
 The input preprocessing is described in :mod:`dtd.commands._common`.
@@ -51,7 +52,7 @@ def add_parser(sub):
     p.add_argument("--rule-param", type=_method_param, action="append", default=[], metavar="METHOD:K=V",
                    help="parameter of one method's composite, e.g. epsilon:epsilon=0.1 (repeatable)")
     add_method_arguments(p, single=False)
-    add_heatmap_arguments(p)
+    add_heatmap_arguments(p, shared_scale=True)
     add_selectivity_arguments(p)
     return p
 
@@ -93,7 +94,7 @@ def run(args):
     out.text("compare.md", f"# Comparison on {len(x)} inputs (means)\n\n{md_summary}\n"
                            f"## Per input\n\n{to_markdown(rows)}")
     if x.ndim >= 3:
-        out.png("heatmaps.png", res.grid(x, cmap=args.cmap, zoom=args.zoom))
+        out.png("heatmaps.png", res.figure(x, scale=args.heatmap_scale, cmap=args.cmap, zoom=args.zoom))
     out.png("pixel_flipping_most.png", res.curve_plot("most"))
     out.png("pixel_flipping_least.png", res.curve_plot("least"))
     print(md_summary, end="")

@@ -74,9 +74,8 @@ def add_parser(sub):
                        description=__doc__.split("\n\n")[0].replace("``", ""))
     p.add_argument("--data", default=None, help="the data folder (default: the project's data/)")
     p.add_argument("--out", default="dtd-demo", metavar="DIR", help="output folder (default: ./dtd-demo)")
-    p.add_argument("--heatmap-scale", choices=("figure", "row", "panel"), default="figure",
-                   help="which heatmaps share one colour scale: all of a figure (default), those of one "
-                        "input, or none")
+    from .explain import add_heatmap_arguments
+    add_heatmap_arguments(p, shared_scale=True)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -159,7 +158,8 @@ def run(args):
             for line in _report(e, folder, net, x, res, summary, rows):
                 bar.write(line)
             n = e.name
-            out.png(f"{n}_heatmaps.png", res.figure(x, classes=e.classes, scale=scale))
+            out.png(f"{n}_heatmaps.png", res.figure(x, classes=e.classes, scale=scale, cmap=args.cmap,
+                                                    zoom=args.zoom))
             out.text(f"{n}_comparison.csv", to_csv(rows))
             out.text(f"{n}_summary.csv", to_csv(summary))
             out.text(f"{n}_comparison.md", f"# {n}: {e.about}\n\n## Means over {len(x)} inputs\n\n"

@@ -15,13 +15,19 @@ conservation error per input, and their means), and
 __all__ = ["add_parser", "run"]
 
 
-def add_heatmap_arguments(p):
+def add_heatmap_arguments(p, shared_scale=False):
+    """--cmap, --zoom and, for a figure of several heatmaps (``shared_scale``), --heatmap-scale."""
     from ..render import list_cmaps
     from .argtypes import integer
     g = p.add_argument_group("heatmaps")
     g.add_argument("--cmap", choices=list_cmaps(), default="bwr", help="colormap (default bwr)")
     g.add_argument("--zoom", type=integer(1), default=None, metavar="Z",
                    help="enlarge heatmaps Z times (default: the longer side at least 128 pixels)")
+    if shared_scale:
+        g.add_argument("--heatmap-scale", choices=("figure", "row", "panel"), default="figure",
+                       help="which heatmaps share one colour scale: all of the figure (default), those of "
+                            "one input, or none")
+    return g
 
 
 def add_parser(sub):
