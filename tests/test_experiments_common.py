@@ -65,3 +65,18 @@ def test_every_experiment_has_the_common_options(name, capsys):
     text = capsys.readouterr().out
     for option in ("--quick", "--out", "--no-progress", "--blas-threads"):
         assert option in text, (name, option)
+
+
+def test_seed_documents_are_explained_where_printed(tmp_path, capsys):
+    def run(out="o"):
+        from pathlib import Path
+        Path(out).mkdir(parents=True, exist_ok=True)
+        Path(out, "results.md").write_text("| rule | seed 001 |\n")
+        return {"files": ["results.md"]}
+
+    common.experiment_main("fake", "A fake experiment.", run, ["--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "'seed 00x' names the source document" in out and "001 the DTD paper" in out
+    with pytest.raises(SystemExit):
+        common.experiment_main("fake", "A fake experiment.", run, ["--help"])
+    assert "'seed 00x' names the source document" in capsys.readouterr().out

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["parser", "experiment_main", "stages", "RUN_ARGS", "mnist_pairs", "evaluation_pairs", "to_float", "presence_accuracy",
+__all__ = ["parser", "experiment_main", "stages", "RUN_ARGS", "SEEDS", "mnist_pairs", "evaluation_pairs", "to_float", "presence_accuracy",
            "load_or_train", "write_table", "write_json", "gray", "upscale", "blas_limit", "Timer",
            "EVAL_SEED", "EVAL_N"]
 
@@ -18,7 +18,7 @@ EVAL_SEED, EVAL_N = 20240, 500
 
 def parser(name, description):
     """The arguments every experiment takes."""
-    p = argparse.ArgumentParser(prog=f"python -m dtd.experiments.{name}", description=description)
+    p = argparse.ArgumentParser(prog=f"python -m dtd.experiments.{name}", description=description, epilog=SEEDS)
     p.add_argument("--quick", action="store_true",
                    help="a run of well under a minute: few samples, the shipped weights (no training)")
     p.add_argument("--out", default=f"dtd-experiments/{name}", help="output folder (default: %(default)s)")
@@ -35,6 +35,12 @@ def parser(name, description):
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     return p
 
+
+#: what "seed 00x" in the experiments' tables means (printed below a table that uses the word)
+SEEDS = ("'seed 00x' names the source document a result comes from, one of the five sets of slides dtd was "
+         "specified from: 000 project tasks (VOC CNN, DTD for CNNs, LRP vs DTD), 001 the DTD paper "
+         "(Montavon et al. 2017: MNIST pairs, Titanic), 002 LRP for CNNs and the LRP composition, 003 LRP "
+         "with local renormalisation layers, 004 a tutorial on the properties of explanations")
 
 #: the arguments of :func:`parser` an experiment's ``run`` may take, by the same name
 RUN_ARGS = ("quick", "out", "train", "weights", "seed", "progress", "blas_threads")
@@ -74,7 +80,10 @@ def experiment_main(name, doc, run, argv=None, *, options=None, extra=None, show
         kwargs.update(extra(args, p))
     res = run(**kwargs)
     if show:
-        print(Path(args.out, show).read_text())
+        text = Path(args.out, show).read_text()
+        print(text)
+        if "seed 00" in text.lower() or "seed's" in text.lower():
+            print(SEEDS)
     files = f"wrote {', '.join(res['files'])} to {args.out}"
     print(f"{report(res)}; {files}" if report is not None else files)
     return 0
