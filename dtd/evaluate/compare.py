@@ -293,8 +293,10 @@ class Comparison:
         width = max(r.shape[1] for r in rows)
         what = {"figure": "one colour scale for the whole figure", "row": "one colour scale per row",
                 "panel": "each heatmap its own colour scale (in brackets)"}[scale]
-        head = [text_strip(f"red: relevance for the target, blue: against it; {what} "
-                           f"(bar: R per pixel; median of the maps' {percentile:g}th percentiles of |R|)", width)]
+        bar = ("the largest of the row's scales" if scale == "panel"
+               else f"median of the maps' {percentile:g}th percentiles of |R|")
+        head = [text_strip(f"red: relevance for the target, blue: against it; {what} (bar: R per pixel; {bar})",
+                           width)]
         rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
         return np.concatenate(head + rows, axis=0)
 
