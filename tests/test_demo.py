@@ -128,6 +128,14 @@ def test_figure_cells_use_the_chosen_scale(shapes, scale):
             hits = [(i, j) for i in range(img.shape[0] - 32) for j in range(img.shape[1] - 32)
                     if img[i, j, 0] == cell[0, 0, 0] and np.array_equal(img[i:i + 32, j:j + 32], cell)]
             assert hits, (scale, m, n)
+    # each row's title names the class as the console does, with f_c(x): drawn text, compared as pixels
+    f = net.forward(x).max(axis=1)
+    line = text_strip("x", 10).shape[0]
+    row_height = (img.shape[0] - line) // 3
+    for n, name in enumerate(SHAPES_CLASSES):
+        title = text_strip(f"input {n}: explained output '{name}', f_c(x) = {f[n]:.4g}", img.shape[1])
+        top = line + n * row_height
+        np.testing.assert_array_equal(img[top:top + line], title)
     with pytest.raises(ValueError, match="scale must be"):
         res.figure(x, scale="column")
 
