@@ -78,7 +78,19 @@ def build_parser():
         module = importlib.import_module(f"dtd.commands.{name}")
         p = module.add_parser(sub)
         p.set_defaults(_run=module.run)
+        _accept_no_progress(p)
     return parser
+
+
+def _accept_no_progress(p):
+    """Every command (and sub-action) takes ``--no-progress``, so that scripts can always pass it;
+    those that draw no progress bar say so in their help."""
+    actions = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+    if actions:
+        for child in actions[0].choices.values():
+            _accept_no_progress(child)
+    elif "--no-progress" not in p._option_string_actions:
+        p.add_argument("--no-progress", action="store_true", help="accepted for uniformity: no progress bar here")
 
 
 def _one_line_warnings(command):

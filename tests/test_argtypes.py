@@ -79,3 +79,18 @@ def test_one_read_error_message(tmp_path):
     assert text.startswith("input p.npy holds Python objects") and "allow_pickle" not in text
     assert numpy_error("q.npy", OSError("bad header"), "inputs:") == \
         "cannot read inputs q.npy: bad header (truncated or damaged?)"
+
+
+def test_every_command_accepts_no_progress():
+    from dtd.cli import build_parser
+
+    def leaves(p, name):
+        subs = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            return [(name, p)]
+        return [leaf for n, child in subs[0].choices.items() for leaf in leaves(child, f"{name} {n}")]
+
+    found = leaves(build_parser(), "dtd")
+    assert len(found) >= 10                       # 9 commands, conformance has two actions
+    for name, p in found:
+        assert "--no-progress" in p._option_string_actions, name
