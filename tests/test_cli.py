@@ -160,11 +160,11 @@ def test_demo_writes_the_files_of_every_shipped_example(tmp_path):
 
 
 def figure_size(n_rows, cell, n_cols):
-    """Size of Comparison.figure: a header line, then per row a title line, the grid and a colour bar."""
+    """Size of Comparison.figure: two header lines, then per row a title line, the grid and a colour bar."""
     from dtd.render import colorbar, text_strip
     row = grid([np.zeros(cell + (3,), np.uint8)] * n_cols, ["c"] * n_cols, ncols=n_cols).shape
     line = text_strip("x", 10).shape[0]
-    return (line + n_rows * (line + row[0]), row[1] + colorbar("bwr", 1.0, height=row[0]).shape[1])
+    return (2 * line + n_rows * (line + row[0]), row[1] + colorbar("bwr", 1.0, height=row[0]).shape[1])
 
 
 def test_demo_writes_its_files(tmp_path):

@@ -131,10 +131,10 @@ def test_figure_cells_use_the_chosen_scale(shapes, scale):
     # each row's title names the class as the console does, with f_c(x): drawn text, compared as pixels
     f = net.forward(x).max(axis=1)
     line = text_strip("x", 10).shape[0]
-    row_height = (img.shape[0] - line) // 3
+    row_height = (img.shape[0] - 2 * line) // 3                    # two header lines
     for n, name in enumerate(SHAPES_CLASSES):
         title = text_strip(f"input {n}: explained output '{name}', f_c(x) = {f[n]:.4g}", img.shape[1])
-        top = line + n * row_height
+        top = 2 * line + n * row_height
         np.testing.assert_array_equal(img[top:top + line], title)
     with pytest.raises(ValueError, match="scale must be"):
         res.figure(x, scale="column")

@@ -295,8 +295,13 @@ class Comparison:
                 "panel": "each heatmap its own colour scale (in brackets)"}[scale]
         bar = ("the largest of the row's scales" if scale == "panel"
                else f"median of the maps' {percentile:g}th percentiles of |R|")
-        head = [text_strip(f"red: relevance for the target, blue: against it; {what} (bar: R per pixel; {bar})",
-                           width)]
+        from ..render import get_cmap
+        meaning = {"bwr": "red: relevance for the target, blue: against it",
+                   "seismic": "red: relevance for the target, blue: against it",
+                   "coldnhot": "red to yellow: relevance for the target, blue to cyan: against it"}.get(
+            get_cmap(cmap).name, "relevance for the target as on the bar (negative relevance shows as 0)"
+            if not get_cmap(cmap).symmetric else "upper half of the bar: relevance for the target, lower: against")
+        head = [text_strip(meaning, width), text_strip(f"{what} (bar: R per pixel; {bar})", width)]
         rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
         return np.concatenate(head + rows, axis=0)
 
