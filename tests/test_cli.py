@@ -202,7 +202,7 @@ def test_demo_without_models(tmp_path):
     (["render", "cross_relevance.npy", "--out", "."], 0, ""),
     (["explain", "net.npz", "x.npy", "--rules", "epsilon-gamma-box"], 1, "give the input bounds with --box"),
     (["explain", "net.npz", "x.npy", "--rules", "epsilon", "--rule-param", "gamma=1"], 1,
-     "composite 'epsilon' takes epsilon=0.0; got gamma"),
+     "composite 'epsilon' takes epsilon=0.0, bias='plain'; got gamma"),
     (["explain", "net.npz", "x.npy", "--rule-param", "gamma"], 2, "expected NAME=VALUE"),
     (["explain", "net.npz", "cross.png", "--size", "1", "2", "3"], 2, "--size takes one or two positive ints"),
     (["explain", "net.npz", "cross.png", "--rgb"], 1, "x has 3 channels/features on axis 1, expected 1"),
