@@ -163,7 +163,7 @@ def test_float16_dataset_is_float32(work, capsys):
 
 @pytest.mark.parametrize("param, message", [
     ("epsilon=abc", "composite 'epsilon': epsilon must be a number, got 'abc'"),
-    ("foo=1", "composite 'epsilon' takes epsilon=0.0; got foo"),
+    ("foo=1", "composite 'epsilon' takes epsilon=0.0, bias='plain'; got foo"),
 ])
 def test_rule_param_checked_with_the_rules_signature(work, capsys, param, message):
     code, _, err = cli(capsys, "explain", "net.npz", "x.npy", "--rules", "epsilon", "--rule-param", param)
