@@ -54,6 +54,7 @@ def test_names_match_as_isinstance_on_the_classes(rule):
 def test_wrong_rule_message_names_the_layers():
     from dtd.layers import Dense, MaxPool2d
     layer = MaxPool2d(2)
-    with pytest.raises(TypeError, match=r"rule Epsilon does not apply to layer MaxPool2d \(it applies to: LinearLayer\)"):
+    message = r"rule Epsilon does not apply to layer MaxPool2d \(it applies to: LinearLayer\)"
+    with pytest.raises(TypeError, match=message):
         layer.check_rule(dtd.rules.Epsilon(0.1))
     assert dtd.rules.Epsilon().applies_to(Dense([[1.0]], [0.0]))

@@ -11,7 +11,8 @@ from dtd.experiments import common
 def fake_run(quick=False, out="o", seed=0, progress=True, level=1):
     from pathlib import Path
     Path(out).mkdir(parents=True, exist_ok=True)
-    Path(out, "results.md").write_text(f"| quick | seed | progress | level |\n| {quick} | {seed} | {progress} | {level} |")
+    table = f"| quick | seed | progress | level |\n| {quick} | {seed} | {progress} | {level} |"
+    Path(out, "results.md").write_text(table)
     return {"files": ["results.md"], "level": level}
 
 

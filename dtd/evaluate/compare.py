@@ -287,7 +287,8 @@ class Comparison:
             row = grid(cells, caps, ncols=len(cells))
             bar = colorbar(cmap, bar_bound, height=row.shape[0])
             row = np.concatenate([row, bar], axis=1)
-            title = text_strip(f"input {n}: explained output '{name(int(self.target[n]))}', f_c(x) = {float(f_c[n]):.4g}",
+            label = name(int(self.target[n]))
+            title = text_strip(f"input {n}: explained output '{label}', f_c(x) = {float(f_c[n]):.4g}",
                                row.shape[1])
             rows.append(np.concatenate([title, row], axis=0))
         width = max(r.shape[1] for r in rows)

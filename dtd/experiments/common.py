@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["parser", "experiment_main", "stages", "RUN_ARGS", "SEEDS", "mnist_pairs", "evaluation_pairs", "to_float", "presence_accuracy",
-           "load_or_train", "write_table", "write_json", "gray", "upscale", "blas_limit", "Timer",
+__all__ = ["parser", "experiment_main", "stages", "each", "RUN_ARGS", "SEEDS", "mnist_pairs", "evaluation_pairs",
+           "to_float", "presence_accuracy", "load_or_train", "write_table", "write_json", "gray", "upscale", "blas_limit", "Timer",
            "EVAL_SEED", "EVAL_N"]
 
 #: the fixed sample on which the shipped models' accuracy is recorded and tested
@@ -87,6 +87,12 @@ def experiment_main(name, doc, run, argv=None, *, options=None, extra=None, show
     files = f"wrote {', '.join(res['files'])} to {args.out}"
     print(f"{report(res)}; {files}" if report is not None else files)
     return 0
+
+
+def each(items, progress=True, desc="pixel flipping"):
+    """``items`` with a tqdm bar (shown on a terminal; none with ``progress=False``)."""
+    from tqdm.auto import tqdm
+    return tqdm(items, desc=desc, leave=False, disable=True if not progress else None)
 
 
 class stages:

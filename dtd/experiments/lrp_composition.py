@@ -59,7 +59,7 @@ from ..composites import get as get_composite
 from ..layers import Conv2d, Dense, Flatten, MaxPool2d, ReLU
 from ..network import Sequential
 from . import _checks
-from .common import Timer, blas_limit, experiment_main, write_json, write_table
+from .common import Timer, blas_limit, each, experiment_main, write_json, write_table
 from .mnist_lrn import (DigitsConfig, _he, digit_accuracy, digits_test_sample, flip_auc, flipping_panel,
                         load_or_train_digits)
 
@@ -151,7 +151,7 @@ def _run(quick=False, out=f"dtd-experiments/{NAME}", train=False, weights=None, 
         maps = {n: net.explain(x, c) for n, c in rules.items()}
     record["explain seconds (all rules)"] = round(t.seconds, 2)
     record["composition"] = layer_rules(net, rules["composition"])
-    curves = {n: flip_auc(net, x, maps[n], per_step, steps, orders) for n in names}
+    curves = {n: flip_auc(net, x, maps[n], per_step, steps, orders) for n in each(names, progress)}
     rows = [{"rule": n, **_checks.summarize(maps[n], f, curves[n])} for n in names]
     write_table(rows, out / "results", title="LRP variants and the LRP composition (MNIST CNN, 10 classes)",
                 notes=[f"{len(x)} test digits; the predicted class's logit is explained; pixel flipping sets "

@@ -45,8 +45,8 @@ from ..minmax import MinMaxModel
 from ..render import save_png
 from ..rules import ZPlus
 from . import _checks
-from .common import (Timer, blas_limit, evaluation_pairs, experiment_main, load_or_train, mnist_pairs,
-                     presence_accuracy, to_float, write_json, write_table)
+from .common import (Timer, blas_limit, each, evaluation_pairs, experiment_main, load_or_train,
+                     mnist_pairs, presence_accuracy, to_float, write_json, write_table)
 from .mnist_detection import consistency_figure, flipping_figure, heatmap_figure
 from ..plots import scatter_plot
 
@@ -146,7 +146,7 @@ def _run(quick=False, out=f"dtd-experiments/{NAME}", train=False, weights=None, 
                           xlabel="true R_k (z+ from the top)", ylabel="model R^_k", size=(420, 400)),
              out / "minmax_fit.png")
     orders = ("most", "random") if quick else ("most", "least", "random")
-    curves = {n: _checks.flip_curves(net, x, maps[n], per_step, orders=orders) for n in names}
+    curves = {n: _checks.flip_curves(net, x, maps[n], per_step, orders=orders) for n in each(names, progress)}
     save_png(flipping_figure(curves, names, "pixel flipping, CNN"), out / "pixel_flipping.png")
     rows = [{"relevance model": n, **_checks.summarize(maps[n], f, curves[n], side)} for n in names]
     write_table(rows, out / "results", title="CNN: training-free vs min-max relevance model",

@@ -26,8 +26,8 @@ import numpy as np
 from ..render import grid, heatmap, save_png
 from ..rules import WSquare, ZBox, ZPlus
 from . import _checks
-from .common import (Timer, blas_limit, evaluation_pairs, experiment_main, gray, load_or_train, mnist_pairs,
-                     presence_accuracy, to_float, upscale, write_json, write_table)
+from .common import (Timer, blas_limit, each, evaluation_pairs, experiment_main, gray, load_or_train,
+                     mnist_pairs, presence_accuracy, to_float, upscale, write_json, write_table)
 from ..plots import line_plot, scatter_plot
 
 __all__ = ["RULES", "explain", "run", "main"]
@@ -110,7 +110,7 @@ def _run(quick=False, out=f"dtd-experiments/{NAME}", train=False, weights=None, 
     negatives = {n: np.maximum(-maps[n], 0).reshape(len(x), -1).sum(axis=1) for n in names}
     save_png(consistency_figure(f, totals, negatives, names), out / "consistency.png")
     flip = present[:n_flip]
-    curves = {n: _checks.flip_curves(net, x[flip], maps[n][flip], per_step) for n in names}
+    curves = {n: _checks.flip_curves(net, x[flip], maps[n][flip], per_step) for n in each(names, progress)}
     save_png(flipping_figure(curves, names, "pixel flipping, detection-pooling network"),
              out / "pixel_flipping.png")
     rows = []
