@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["parser", "experiment_main", "stages", "each", "RUN_ARGS", "SEEDS", "mnist_pairs", "evaluation_pairs",
-           "to_float", "presence_accuracy", "load_or_train", "write_table", "write_json", "gray", "upscale", "blas_limit", "Timer",
-           "EVAL_SEED", "EVAL_N"]
+           "to_float", "presence_accuracy", "load_or_train", "write_table", "write_json", "gray", "upscale",
+           "blas_limit", "Timer", "EVAL_SEED", "EVAL_N"]
 
 #: the fixed sample on which the shipped models' accuracy is recorded and tested
 EVAL_SEED, EVAL_N = 20240, 500
