@@ -14,9 +14,9 @@ from ..layers import (LRN, AvgPool2d, Conv2d, Dense, Flatten, GroupedConv2d, Ide
 from ..merge import Add, Concat
 from ._onnx_const import cast_dtype, legacy_operand, reshape_target
 from ._onnx_fold import affine, channel_vector, fold_affine_before
+from ._onnx_pad import HANDLERS as _PAD_REDUCE, conv_padding, fold_pad_into_pool
 from ._onnx_activations import HANDLERS as _ACTIVATIONS, self_gated_mul
 from ._onnx_slice import HANDLERS as _SLICE, gate_mul
-from ._onnx_pad import HANDLERS as _PAD_REDUCE, conv_padding, fold_pad_into_pool
 
 __all__ = ["HANDLERS"]
 
