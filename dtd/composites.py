@@ -92,7 +92,7 @@ class Composite:
         notes : dict
             ``{name: str}`` for the nodes whose rule was replaced by its signed variant.
         """
-        from .gating import node_view, signed_outputs
+        from .gating import node_view, signed_inputs, signed_outputs
         nodes, _ = node_view(net)
         layer_names = [name for name, op, _ in nodes if not isinstance(op, Merge)]
         layer_rules = list(self.assign([op for _, op, _ in nodes if not isinstance(op, Merge)]))
@@ -101,12 +101,15 @@ class Composite:
                              f"{len(layer_names)} layers")
         rules, notes = dict(zip(layer_names, layer_rules)), {}
         if self.signed_variants:
-            for name in sorted(signed_outputs(net)):
+            outs, ins = signed_outputs(net), signed_inputs(net)
+            for name in sorted(outs | ins):
                 r = rules.get(name)
                 if r is not None and r.for_signed_output() != r:
                     rules[name] = r.for_signed_output()
-                    notes[name] = (f"output not ReLU-gated (reaches a merge, another linear layer or the "
-                                   f"output): {r!r} -> {rules[name]!r}")
+                    why = " and ".join(w for w, s in (("output not ReLU-gated (reaches a merge, another linear "
+                                                       "layer or the output)", outs),
+                                                      ("input may be negative", ins)) if name in s)
+                    notes[name] = f"{why}: {r!r} -> {rules[name]!r}"
         for name, op, _ in nodes:
             if isinstance(op, Merge):
                 rules[name] = self.merge_rule(op)
@@ -339,7 +342,7 @@ def parameters(name):
     read from its class's signature (or its rule's, for the one-rule composites).
 
     >>> parameters("epsilon")
-    {'epsilon': 0.0}
+    {'epsilon': 0.0, 'bias': 'plain'}
     >>> list(parameters("epsilon-gamma-box"))
     ['low', 'high', 'epsilon', 'gamma']
     """
@@ -394,7 +397,7 @@ def parse_params(name, params):
     >>> parse_params("epsilon", {"foo": 1})
     Traceback (most recent call last):
     ...
-    ValueError: composite 'epsilon' takes epsilon=0.0; got foo
+    ValueError: composite 'epsilon' takes epsilon=0.0, bias='plain'; got foo
     """
     known = parameters(name)
     unknown = [k for k in params if k not in known]

@@ -30,7 +30,7 @@ Composites use this to give such layers a rule valid for signed outputs
 """
 from .layers.base import Layer, LinearLayer
 
-__all__ = ["signed_outputs", "node_view"]
+__all__ = ["signed_outputs", "signed_inputs", "node_view"]
 
 
 def _transparent(op):
@@ -98,3 +98,42 @@ def signed_outputs(net):
 
     return {name for name, op, _ in nodes
             if isinstance(op, LinearLayer) and not gated(name)}
+
+
+def signed_inputs(net):
+    """Names of the linear layers of ``net`` whose input may be negative.
+
+    An input is known to be non-negative when it comes from a layer whose output is >= 0
+    (``layer.nonnegative``: ReLU, ReLU6, a sigmoid, ...), through transparent layers, pooling
+    (sum, average, max, p-norm of non-negative values), concatenations and sums of non-negative
+    branches; the network input, an ``Affine`` map, a linear layer or anything else may be signed.
+    Plain LRP-gamma assumes ``x >= 0`` as well as a gated output (its boost ``gamma x_i w_ij^+`` is
+    negative for a negative input, so its denominator can pass through zero although ``z_j > 0``:
+    MobileNetV2's expansion convolutions read the linear bottleneck's signed output).
+    """
+    from .layers import LpPool2d, SumPool2d
+    from .merge import Add, Concat, Merge
+    nodes, _ = node_view(net)
+    ops = {name: op for name, op, _ in nodes}
+    inputs = {name: ins for name, _, ins in nodes}
+    memo = {}
+
+    def nonneg(name):
+        if name not in ops:                         # the network input
+            return False
+        if name in memo:
+            return memo[name]
+        memo[name] = False
+        op = ops[name]
+        if isinstance(op, Merge):
+            result = isinstance(op, (Add, Concat)) and all(nonneg(i) for i in inputs[name])
+        elif getattr(op, "nonnegative", False) is True:
+            result = True
+        elif _transparent(op) or isinstance(op, (SumPool2d, LpPool2d)):
+            result = nonneg(inputs[name][0])
+        else:
+            result = False
+        memo[name] = result
+        return result
+
+    return {name for name, op, ins in nodes if isinstance(op, LinearLayer) and not nonneg(ins[0])}

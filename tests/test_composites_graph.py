@@ -188,3 +188,22 @@ def test_peer_composites_pass_zero_padding():
     from dtd.layers import ZeroPad2d
     layers = [ZeroPad2d((0, 0, 1, 1)), Conv2d(np.ones((1, 1, 2, 2))), ReLU()]
     assert zennit("EpsilonPlus").assign(layers)[0] is None
+
+
+def test_signed_inputs_get_the_generalised_gamma():
+    """A conv reading a linear bottleneck's signed output (MobileNetV2's expansion conv) is ReLU-gated but its input
+    is signed: plain gamma's boost gamma x_i w_ij^+ is then negative for x_i < 0 and its denominator can pass through
+    zero; the presets give it the generalised rule (equal to plain gamma wherever x >= 0 and z > 0)."""
+    from dtd.gating import signed_inputs
+    rng = np.random.default_rng(8)
+    conv = lambda: Conv2d(rng.normal(size=(3, 3, 1, 1)), np.zeros(3))  # noqa: E731
+    seq = Sequential([conv(), ReLU(), conv(), conv(), ReLU(), MaxPool2d(1), conv(), ReLU()])
+    assert signed_inputs(seq) == {"0", "3"}          # the network input, and the bottleneck's output
+    rules, notes = composites.get("epsilon-gamma-box", low=-1.0, high=1.0).plan(seq)
+    assert rules["3"] == Gamma(0.25, generalized=True) and "input may be negative" in notes["3"]
+    assert rules["6"] == Gamma(0.25)                 # reads ReLU -> max pool: non-negative input, gated output
+    # where x >= 0 and the output is gated, both gammas agree to rounding
+    x = np.abs(rng.normal(size=(2, 3, 4, 4)))
+    R = np.maximum(seq.layers[6].forward(x), 0)
+    np.testing.assert_allclose(seq.layers[6].relevance(x, R, Gamma(0.25)),
+                               seq.layers[6].relevance(x, R, Gamma(0.25, generalized=True)), rtol=1e-12)

@@ -63,6 +63,8 @@ _BIAS = {
     ("Gamma", "plain"): "b",
     ("Gamma", "none"): "none",
     ("AlphaBeta", None): "b+ in z+, b- in z-",
+    ("AlphaBeta", "parts"): "b+ in z+, b- in z-",
+    ("AlphaBeta", "absorb"): "b+ in z+ where z > 0, b- in z- where z < 0",
     ("ZPlus", "none"): "none",
     ("ZPlus", "positive"): "b+",
     ("ZPlus", "plain"): "b",

@@ -45,6 +45,16 @@ class AlphaBeta(LinearRule):
         which keeps ``sum_i R_i = R_j`` wherever alpha-beta's two-part form
         would (dtd's named presets use it; with ``beta = 0`` there is no
         negative part and the rule is z+ either way).
+    bias : {"parts", "absorb"}
+        ``"parts"`` (the default, as the peers): ``b^+`` in the positive
+        denominator, ``b^-`` in the negative one.  A negative bias then makes
+        the negative part's messages smaller than ``z^-`` and the neuron passes
+        on up to ``alpha R_j``.  ``"absorb"``: only the part of the bias that
+        agrees in sign with the output ``z_j`` enters, into the part of that
+        sign (``b^+`` into the positive denominator where ``z_j > 0``, ``b^-``
+        into the negative one where ``z_j < 0``; a neuron with ``z_j = 0``
+        sends nothing), so a neuron passes on at most ``R_j``
+        (``alpha f^+ - beta`` with ``f^+ in [0, 1]``).  dtd's named presets use it.
 
     Raises
     ------
@@ -75,15 +85,17 @@ class AlphaBeta(LinearRule):
                   "tests/test_crosscheck_zennit.py::test_rule_agrees"],
     }
 
-    def __init__(self, alpha=1.0, beta=0.0, epsilon=0.0, one_sided="drop"):
+    def __init__(self, alpha=1.0, beta=0.0, epsilon=0.0, one_sided="drop", bias="parts"):
         if not (alpha >= 0 and beta >= 0 and abs(alpha - beta - 1) < 1e-12):
             raise ValueError(f"AlphaBeta: need alpha - beta == 1 and alpha, beta >= 0, got alpha={alpha}, beta={beta}")
         self.alpha, self.beta = float(alpha), float(beta)
         self.epsilon = float(epsilon)
         self.one_sided = check_choice(one_sided, ("drop", "conserve"), "AlphaBeta", "one_sided")
+        self.bias = check_choice(bias, ("parts", "absorb"), "AlphaBeta", "bias")
 
     def __repr__(self):
         extra = ", one_sided='conserve'" if self.one_sided == "conserve" else ""
+        extra += ", bias='absorb'" if self.bias == "absorb" else ""
         return f"AlphaBeta(alpha={self.alpha!r}, beta={self.beta!r}, epsilon={self.epsilon!r}{extra})"
 
     def _share(self, steps):
@@ -91,19 +103,37 @@ class AlphaBeta(LinearRule):
         with coefficient 1 (its R is divided by alpha, or by -beta)."""
         if self.one_sided != "conserve" or not self.beta or len(steps) < 2:
             return
-        (Rp, zp, _), (Rn, zn, _) = steps[0], steps[1]
-        steps[0][0] = np.where(zn == 0, Rp / self.alpha, Rp).astype(Rp.dtype, copy=False)
-        steps[1][0] = np.where(zp == 0, -Rn / self.beta, Rn).astype(Rn.dtype, copy=False)
+        for a in range(0, len(steps), 2):              # (alpha, beta) pairs: one, or one per sign of z (absorb)
+            (Rp, zp, _), (Rn, zn, _) = steps[a], steps[a + 1]
+            steps[a][0] = np.where(zn == 0, Rp / self.alpha, Rp).astype(Rp.dtype, copy=False)
+            steps[a + 1][0] = np.where(zp == 0, -Rn / self.beta, Rn).astype(Rn.dtype, copy=False)
 
     def groups(self, x, weight, bias):
         xp, xn = sign_parts(x)
         bp = positive(bias) if bias is not None else None
         bn = negative(bias) if bias is not None else None
-        groups = [Group([Term(xp, positive), Term(xn, negative)], bp, self.alpha)]
+        plus, minus = [Term(xp, positive), Term(xn, negative)], [Term(xp, negative), Term(xn, positive)]
+        if self.bias == "absorb" and bias is not None:
+            groups = []
+            for where, b_plus, b_minus in (("positive", bp, None), ("negative", None, bn)):
+                groups.append(Group(plus, b_plus, self.alpha, where=where))
+                if self.beta:
+                    groups.append(Group(minus, b_minus, -self.beta, where=where))
+            return groups
+        groups = [Group(plus, bp, self.alpha)]
         if self.beta:
-            groups.append(Group([Term(xp, negative), Term(xn, positive)], bn, -self.beta))
+            groups.append(Group(minus, bn, -self.beta))
         return groups
 
     def explicit_groups(self, W, b, x, connected):
         z = x[:, None, :] * W[None]
+        if self.bias == "absorb" and b is not None:
+            out = []
+            for where, b_plus, b_minus in (("positive", positive(b), None), ("negative", None, negative(b))):
+                out.append((self.alpha, positive(z), b_plus, where))
+                if self.beta:
+                    out.append((-self.beta, negative(z), b_minus, where))
+            return out
+        if not self.beta:
+            return [(self.alpha, positive(z), positive(b))]
         return [(self.alpha, positive(z), positive(b)), (-self.beta, negative(z), negative(b))]
