@@ -63,3 +63,29 @@ def test_usage_errors(tmp_path, capsys):
         batch_cli.run_explain(args, MODEL, "lrp-0")
     assert not batch_cli.wants_dataset(parser().parse_args([MODEL]))
     assert batch_cli.executor_of(parser().parse_args([MODEL, "--scheduler", "tcp://h:8786"])) == ("tcp://h:8786", None)
+
+
+def test_explain_dataset_draws_the_first_heatmaps(tmp_path, capsys):
+    """--heatmaps N: the first N inputs' heatmaps in RESULTS/heatmaps/, each the heatmap of the stored relevance."""
+    from PIL import Image
+
+    from dtd.evaluate.figures import auto_zoom, zoom
+    from dtd.render import heatmap
+    x = np.random.default_rng(5).uniform(size=(7, 1, 16, 16))
+    np.save(tmp_path / "x.npy", x)
+    p = parser()
+    p.add_argument("--heatmaps", type=int, default=0)
+    p.add_argument("--cmap", default="bwr")
+    p.add_argument("--zoom", type=int, default=None)
+    args = p.parse_args([MODEL, "--dataset", str(tmp_path / "x.npy"), "--results", str(tmp_path / "r"),
+                         "--workers", "0", "--chunk-size", "2", "--heatmaps", "3"])
+    batch_cli.run_explain(args, args.model, "dtd", {"low": 0.0, "high": 1.0})
+    assert "heatmaps of the first 3 inputs" in capsys.readouterr().out
+    files = sorted(p.name for p in (tmp_path / "r" / "heatmaps").iterdir())
+    assert files == ["000000_heatmap.png", "000001_heatmap.png", "000002_heatmap.png"]
+    R = load_results(tmp_path / "r")
+    for k in range(3):
+        ref = heatmap(R[k:k + 1], "bwr", batched=True)
+        ref = zoom(ref, auto_zoom(*ref.shape[1:3]))[0]
+        got = np.asarray(Image.open(tmp_path / "r" / "heatmaps" / files[k]).convert("RGB"))
+        assert np.array_equal(got, ref)

@@ -118,9 +118,40 @@ def run_explain(args, model, rules, rule_params=None, box=None, target=None, loa
     _report(s, "explained")
     rows = explain_summary(s.out_dir, model, args.dataset, target=target, loader=loader, reader=reader)
     print(to_markdown(rows), end="")
+    n_maps = getattr(args, "heatmaps", 0) or 0
+    if n_maps < 0:
+        raise ValueError(f"--heatmaps must be >= 0, got {n_maps}")
+    if n_maps:
+        _dataset_heatmaps(s.out_dir, n_maps, args)
     print(f"per input: {s.out_dir}/summary.csv; the relevance as one array (N, ...) in input order: "
           f"dtd.batch.load_results({str(s.out_dir)!r})")
     return 0
+
+
+def _dataset_heatmaps(out_dir, n, args):
+    """Heatmaps of the first ``n`` results of a run, ``out_dir/heatmaps/<index>_heatmap.png`` (channels summed,
+    each scaled on its own as ``dtd explain`` draws them); a note instead for flat relevance (N, D)."""
+    import os
+
+    from ..commands.explain import heatmaps
+    from ..render import save_png
+    from .results import iter_results
+
+    folder = os.path.join(os.fspath(out_dir), "heatmaps")
+    os.makedirs(folder, exist_ok=True)
+    written = 0
+    for a, b, R in iter_results(out_dir):
+        take = min(b - a, n - written)
+        if take <= 0:
+            break
+        maps = heatmaps(R[:take], args)
+        if maps is None:
+            print("heatmaps: the relevance is flat (N, D): nothing to draw")
+            return
+        for k in range(take):
+            save_png(maps[k], os.path.join(folder, f"{a + k:06d}_heatmap.png"))
+        written += take
+    print(f"heatmaps of the first {written} inputs: {folder}/")
 
 
 def explain_summary(out_dir, model, inputs, target=None, loader=None, reader=None):

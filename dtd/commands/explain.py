@@ -39,6 +39,9 @@ def add_parser(sub):
     add_heatmap_arguments(p)
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar (shown on a terminal for several inputs, and for --dataset chunks)")
+    p.add_argument("--heatmaps", type=int, default=0, metavar="N",
+                   help="with --dataset: also draw the heatmaps of the first N inputs into RESULTS/heatmaps/ "
+                        "(default 0: none)")
     return p
 
 
