@@ -36,10 +36,8 @@ import dtd
 from dtd import workspace
 from dtd.layers import Conv2d, GroupedConv2d, ReLU
 from dtd.layers import grouped_conv as gc
-from dtd.rules import ZBox
 
-from _matrices import dense_matrix
-from test_rules_closed_form import _inputs, _rules
+from test_rules_closed_form import _rules, check_fast_path
 
 RTOL64, RTOL32, RTOL_RULES = 1e-12, 1e-5, 1e-10
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -257,22 +255,7 @@ LAYERS = {
 def test_rules_equal_closed_form(layer_name, kind):
     rng = np.random.default_rng(zlib.crc32(f"grouped/{layer_name}/{kind}".encode()))
     make_layer, shape = LAYERS[layer_name]
-    layer = make_layer(rng)
-    x = _inputs(kind, shape, rng)
-    N = x.shape[0]
-    y = layer.forward(x)
-    R = rng.normal(size=y.shape)
-    W, b, connected = dense_matrix(layer, shape)
-    np.testing.assert_allclose(x.reshape(N, -1) @ W.T + b, y.reshape(N, -1), rtol=1e-12, atol=1e-12)
-    for name, rule in _rules(shape, rng).items():
-        fast = layer.relevance(x, R, rule).reshape(N, -1)
-        if isinstance(rule, ZBox):
-            lo, hi = rule.bounds(x)
-            rule_flat = ZBox(lo[0].reshape(-1), hi[0].reshape(-1), epsilon=rule.epsilon)
-        else:
-            rule_flat = rule
-        ref = rule_flat.explicit(W, b, x.reshape(N, -1), R.reshape(N, -1), connected=connected)
-        np.testing.assert_allclose(fast, ref, rtol=RTOL_RULES, atol=1e-12, err_msg=f"{layer_name}/{kind}/{name}")
+    check_fast_path(make_layer(rng), shape, kind, rng, RTOL_RULES, 1e-12, f"{layer_name}/{kind}")
 
 
 @pytest.mark.parametrize("layer_name", ["depthwise-s2-p1", "grouped-2x2-to-3"])

@@ -89,12 +89,9 @@ def _inputs(kind, shape, rng, n=3):
     return x
 
 
-@pytest.mark.parametrize("kind", ["signed", "positive", "sparse"])
-@pytest.mark.parametrize("layer_name", list(LAYERS))
-def test_fast_path_equals_closed_form(layer_name, kind):
-    rng = np.random.default_rng(zlib.crc32(f"{layer_name}/{kind}".encode()))
-    make, shape = LAYERS[layer_name]
-    layer = make(rng)
+def check_fast_path(layer, shape, kind, rng, rtol, atol, label):
+    """Every rule of :func:`_rules` on ``layer``: the fast path against the closed form over the layer's explicit
+    matrix (also used by tests/test_grouped_conv.py)."""
     x = _inputs(kind, shape, rng)
     N = x.shape[0]
     y = layer.forward(x)
@@ -110,7 +107,15 @@ def test_fast_path_equals_closed_form(layer_name, kind):
         else:
             rule_flat = rule
         ref = rule_flat.explicit(W, b, x.reshape(N, -1), R.reshape(N, -1), connected=connected)
-        np.testing.assert_allclose(fast, ref, rtol=RTOL, atol=ATOL, err_msg=f"{layer_name}/{kind}/{name}")
+        np.testing.assert_allclose(fast, ref, rtol=rtol, atol=atol, err_msg=f"{label}/{name}")
+
+
+@pytest.mark.parametrize("kind", ["signed", "positive", "sparse"])
+@pytest.mark.parametrize("layer_name", list(LAYERS))
+def test_fast_path_equals_closed_form(layer_name, kind):
+    rng = np.random.default_rng(zlib.crc32(f"{layer_name}/{kind}".encode()))
+    make, shape = LAYERS[layer_name]
+    check_fast_path(make(rng), shape, kind, rng, RTOL, ATOL, f"{layer_name}/{kind}")
 
 
 def test_closed_form_by_hand():
