@@ -381,9 +381,10 @@ def _run(quick, out, networks, seed, progress=False):
             rows.append({"network": "one-class SVM", "method": name, **row, **marks(row),
                          "seconds": round(t.seconds, 2)})
             curves[("one-class SVM", name)] = (fl.removed / fl.n_regions, fl.curve.mean(0) / o.mean())
-            R = Rm if name == "OC-DTD" else R
+            if name == "OC-DTD":
+                R_oc = Rm
         curves[("one-class SVM", "random order")] = (rand.removed / rand.n_regions, rand.curve.mean(0) / o.mean())
-        save_png(_heatmaps(xo[:n_show], {"OC-DTD": R}, o, ["OC-DTD"]), out / "heatmaps_oneclass.png")
+        save_png(_heatmaps(xo[:n_show], {"OC-DTD": R_oc}, o, ["OC-DTD"]), out / "heatmaps_oneclass.png")
         record["one-class SVM"] = {**rec, "outliers (other digits)": len(xo), "o(x) mean": float(o.mean()),
                                    "pixels per flipping step": ps}
     bar.close()
