@@ -50,7 +50,8 @@ def _json_of(arrays, key):
 
 def test_golden_files_are_in_step_with_the_code(regenerated):
     hint = "the catalogue or dtd changed: regenerate with `python -m dtd conformance export data/golden`"
-    assert sorted(os.listdir(GOLDEN)) == sorted(os.listdir(regenerated)), hint
+    # data/golden/peers/: other implementations' stored relevances (tests/test_crosscheck_toolbox.py), not dtd's
+    assert sorted(set(os.listdir(GOLDEN)) - {"peers"}) == sorted(os.listdir(regenerated)), hint
     with open(GOLDEN / "index.json") as f, open(regenerated / "index.json") as g:
         assert json.load(f) == json.load(g), hint
     for name in os.listdir(regenerated):
@@ -72,7 +73,7 @@ def test_golden_files_are_in_step_with_the_code(regenerated):
 
 
 def test_golden_set_is_small_and_complete():
-    total = sum(p.stat().st_size for p in GOLDEN.iterdir())
+    total = sum(p.stat().st_size for p in GOLDEN.iterdir() if p.is_file())
     assert total < 600_000
     index = read_index(GOLDEN)
     assert index["catalogue_version"] == CATALOGUE_VERSION

@@ -42,7 +42,8 @@ from ..layers import Affine, AvgPool2d, Conv2d, Dense, MaxPool2d, SumPool2d, Zer
 from ..merge import Add
 from ..rules import AlphaBeta, Epsilon, Flat, Gamma, PassThrough, WinnerTakeAll, WSquare, ZBox, ZPlus
 
-__all__ = ["PeerComposite", "zennit", "captum", "zennit_canonized", "ZENNIT_NAMES", "CAPTUM_NAMES"]
+__all__ = ["PeerComposite", "zennit", "captum", "zennit_canonized", "lrp_toolbox", "ToolboxComposite",
+           "ZENNIT_NAMES", "CAPTUM_NAMES", "TOOLBOX_NAMES"]
 
 ZENNIT_NAMES = ("Epsilon", "ZPlus", "AlphaBeta", "Gamma", "WSquare", "Flat", "ZBox",
                 "EpsilonPlus", "EpsilonGammaBox", "EpsilonAlpha2Beta1")
@@ -279,3 +280,114 @@ def captum(name, *, epsilon=1e-9, gamma=0.25, set_bias_to_zero=False):
     else:
         raise ValueError(f"unknown Captum rule {name!r}; known: {', '.join(CAPTUM_NAMES)}")
     return PeerComposite("captum", name, r, r, Epsilon(CAPTUM_STABILITY), **refuse)
+
+
+#: the LRP Toolbox's rule names (``lrp_var`` of its ``nn.lrp(R, lrp_var, param)``)
+TOOLBOX_NAMES = ("simple", "epsilon", "alphabeta", "ww", "flat")
+#: the Toolbox's "weak default stabiliser" of Linear/Convolution ('simple', 'alphabeta') and SumPool ('simple')
+TOOLBOX_STABILITY, TOOLBOX_SUMPOOL_STABILITY = 1e-16, 1e-12
+
+
+class ToolboxComposite(PeerComposite):
+    """The LRP Toolbox's one rule on every layer (see :func:`lrp_toolbox`): Dense/Conv2d get ``dense``,
+    (scaled) sum pooling ``pool(scale)``, max pooling ``maxpool`` (a reason string: ValueError)."""
+
+    def __init__(self, name, dense, pool, maxpool):
+        super().__init__("LRP Toolbox", name, dense, dense, None)
+        self.pool_for, self.maxpool = pool, maxpool
+
+    def assign(self, layers):
+        from ..layers import Tanh, Transpose
+        out = []
+        for i, layer in enumerate(layers):
+            if isinstance(layer, (Conv2d, Dense)):
+                out.append(self.conv)
+            elif isinstance(layer, SumPool2d) and not isinstance(layer, AvgPool2d):
+                out.append(self.pool_for(float(getattr(layer, "scale", 1.0))))
+            elif isinstance(layer, MaxPool2d):
+                if isinstance(self.maxpool, str):
+                    raise ValueError(f"LRP Toolbox {self.name}: no mapping for layer {i} (MaxPool2d): {self.maxpool}")
+                out.append(self.maxpool)
+            elif getattr(layer, "passes_relevance", False) or isinstance(layer, (Tanh, Transpose)):
+                out.append(None)     # Rect, Tanh, Flatten (and the reader's Transpose): R passes unchanged
+            else:
+                raise ValueError(f"LRP Toolbox {self.name}: no mapping for layer {i} ({type(layer).__name__}); "
+                                 "the Toolbox has Linear, Convolution, SumPool, MaxPool, Rect, Tanh, Flatten")
+        return out
+
+
+def lrp_toolbox(rule, param=None):
+    r"""The dtd composite that reproduces the LRP Toolbox's ``nn.lrp(R, rule, param)`` (Python, commit 1c9efda).
+
+    For a network read by :func:`dtd.io.load_lrp_toolbox` (``SumPool h w``
+    is :class:`~dtd.layers.ScaledSumPool2d` with scale :math:`c = 1/\sqrt{hw}`).
+    The Toolbox's ``SumPool`` divides by the *unscaled* window sum
+    :math:`S_j = y_j / c` plus its stabiliser, so a stabiliser ``e`` there is
+    dtd's ``Epsilon(c e)`` on the scaled layer:
+
+    .. math::
+
+        \frac{x_i R_j}{S_j + e\,\mathrm{sign}(S_j)} = \frac{c x_i R_j}{c S_j + c e\,\mathrm{sign}(S_j)}.
+
+    ========== ==================================== ================================== ===================
+    rule       Dense, Conv2d                        ScaledSumPool2d (scale c)          MaxPool2d
+    ========== ==================================== ================================== ===================
+    simple     ``Epsilon(1e-16)``                   ``Epsilon(1e-12 c)``               ``WinnerTakeAll()``
+    epsilon e  ``Epsilon(e)``                       ``Epsilon(e c)``                   ``WinnerTakeAll()``
+    alphabeta  ``AlphaBeta(a, a-1, epsilon=1e-16)`` ``AlphaBeta(a, a-1, eps=1e-16 c)`` ``WinnerTakeAll()``
+    ww         ``WSquare()``                        ``Flat()``                         no mapping
+    flat       ``Flat()``                           ``Flat()``                         no mapping
+    ========== ==================================== ================================== ===================
+
+    The Toolbox starts from the ``R`` passed to it; its demo passes
+    ``ypred * one_hot(argmax)``, which is dtd's start ``f_c(x)`` (``target=None``).
+
+    Parameters
+    ----------
+    rule : str
+        One of :data:`TOOLBOX_NAMES`.
+    param : float
+        ``epsilon`` for 'epsilon', ``alpha`` for 'alphabeta' (the Toolbox's
+        ``beta = 1 - alpha`` is *added*, so alpha = 2 is dtd's ``AlphaBeta(2, 1)``).
+
+    Returns
+    -------
+    ToolboxComposite
+
+    Raises
+    ------
+    ValueError
+        Unknown rule, a missing parameter; when assigned: 'ww'/'flat' on a
+        MaxPool (the Toolbox spreads R uniformly over the window, which no dtd
+        max-pooling rule does), layers the Toolbox does not have.
+
+    Notes
+    -----
+    'alphabeta' on ``SumPool`` with *negative* inputs is not reproduced: the
+    Toolbox's ``SumPool._alphabeta_lrp`` multiplies its beta part by ``R``
+    twice (``beta * Zn * (R / Zsn) * R``).  Pooling after ``Rect`` (as in its
+    models) has no negative inputs, and there both give ``alpha R``.
+
+    >>> from dtd.layers import Conv2d, MaxPool2d, ReLU, ScaledSumPool2d
+    >>> layers = [Conv2d(np.ones((1, 1, 1, 1))), ReLU(), ScaledSumPool2d(2), MaxPool2d(1)]
+    >>> lrp_toolbox("epsilon", 0.01).assign(layers)
+    [Epsilon(epsilon=0.01), None, Epsilon(epsilon=0.005), WinnerTakeAll(ties='split')]
+    """
+    no_max = "the Toolbox's 'ww'/'flat' spread R uniformly over a MaxPool window; no dtd max-pooling rule does"
+    if rule == "simple":
+        return ToolboxComposite(rule, Epsilon(TOOLBOX_STABILITY), lambda c: Epsilon(TOOLBOX_SUMPOOL_STABILITY * c),
+                                WinnerTakeAll())
+    if rule in ("epsilon", "alphabeta") and param is None:
+        raise ValueError(f"LRP Toolbox {rule!r}: give param (epsilon, or alpha)")
+    if rule == "epsilon":
+        e = float(param)
+        return ToolboxComposite(rule, Epsilon(e), lambda c: Epsilon(e * c), WinnerTakeAll())
+    if rule == "alphabeta":
+        a = float(param)
+        return ToolboxComposite(rule, AlphaBeta(a, a - 1, epsilon=TOOLBOX_STABILITY),
+                                lambda c: AlphaBeta(a, a - 1, epsilon=TOOLBOX_STABILITY * c), WinnerTakeAll())
+    if rule == "ww":
+        return ToolboxComposite(rule, WSquare(), lambda c: Flat(), no_max)
+    if rule == "flat":
+        return ToolboxComposite(rule, Flat(), lambda c: Flat(), no_max)
+    raise ValueError(f"unknown LRP Toolbox rule {rule!r}; known: {', '.join(TOOLBOX_NAMES)}")

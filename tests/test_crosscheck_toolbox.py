@@ -1,0 +1,119 @@
+"""dtd's mapping of the LRP Toolbox (``dtd.conformance.peers.lrp_toolbox``) against the Toolbox's own relevances.
+
+The arrays in ``data/golden/peers/toolbox/`` were made by running the LRP
+Toolbox (github.com/sebastian-lapuschkin/lrp_toolbox, commit in
+``versions.json``; its Python code with NumPy) through
+``python -m dtd.conformance.peers_export --peer toolbox`` on three models: its
+LeNet-5 (``LeNet-5.txt``: Convolution, Rect, SumPool 2 x 2), a small seeded
+model with a ``MaxPool`` (``maxpool-net.txt``) and one with a stride-2
+Convolution, SumPool 3 x 3, Linear, Tanh and a SoftMax that the reader strips
+(``linear-net.txt``), for the first 8 MNIST test digits (``dtd.datasets``)
+scaled to [-1, 1] and padded with -1 to 32 x 32 (as the Toolbox's demo).
+The rules: 'simple', 'epsilon' 0.01, 'alphabeta' 2, 'ww', 'flat' ('ww' and
+'flat' not on the MaxPool model: no dtd mapping).  No Toolbox is needed here.
+
+Tolerance: 1e-10 relative (max abs difference / max abs of the Toolbox's
+relevance) in float64, the issue's target; measured 1.8e-16 to 2.3e-15 for every
+rule on the three models (the remaining difference is summation order).  The
+``maxpool-net`` inputs contain 1860 max-pooling windows with tied positive
+maxima (the constant -1 border), so the equal split of ties is exercised:
+sending a tie to the first maximum instead is 0.2 to 0.9 off.  The previously
+documented SumPool mapping (``Epsilon(e)`` on the scaled pooling) is 2.5e-2
+off for ``'epsilon', 0.01``, checked below so that these arrays are known to
+tell the two apart.  float32 is not compared (the stored arrays are float64).
+"""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from dtd.conformance.peers import TOOLBOX_NAMES, lrp_toolbox
+from dtd.io.toolbox import load_lrp_toolbox
+from dtd.layers import Conv2d, ReLU, ScaledSumPool2d
+from dtd.network import Sequential
+from dtd.rules import Epsilon, WinnerTakeAll
+
+HERE = os.path.join(os.path.dirname(__file__), os.pardir, "data", "golden", "peers", "toolbox")
+MODELS = {"lenet5": "LeNet-5.txt", "maxpool-net": "maxpool-net.txt", "linear-net": "linear-net.txt"}
+ALL = (("simple", None), ("epsilon", 0.01), ("alphabeta", 2.0), ("ww", None), ("flat", None))
+CASES = [("lenet5", r, p) for r, p in ALL] + [("linear-net", r, p) for r, p in ALL] + \
+        [("maxpool-net", r, p) for r, p in ALL[:3]]
+
+
+@pytest.fixture(scope="module")
+def stored():
+    with np.load(os.path.join(HERE, "relevance.npz")) as d:
+        return {k: d[k] for k in d.files}
+
+
+def _net(model):
+    return load_lrp_toolbox(os.path.join(HERE, MODELS[model]))
+
+
+def _rel(a, b):
+    return np.abs(a - b).max() / np.abs(b).max()
+
+
+def test_stored_data_is_small_and_says_where_it_comes_from():
+    meta = json.load(open(os.path.join(HERE, "versions.json")))
+    assert len(meta["toolbox_commit"]) == 40
+    assert sum(os.path.getsize(os.path.join(HERE, f)) for f in os.listdir(HERE)) < 2 * 2 ** 20
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_the_loaded_model_computes_the_toolbox_forward(stored, model):
+    y = _net(model).forward(stored["x"])
+    assert _rel(y, stored[f"{model}/output"]) < 1e-12
+    assert (y.argmax(1) == stored[f"{model}/target"]).all()
+
+
+@pytest.mark.parametrize("model,rule,param", CASES)
+def test_mapping_reproduces_the_toolbox(stored, model, rule, param):
+    # the Toolbox starts from ypred * one_hot(argmax): dtd's f_c(x) at target=None
+    R = _net(model).explain(stored["x"], lrp_toolbox(rule, param))
+    T = stored[f"{model}/{rule}"]
+    assert np.abs(T).max() > 0
+    assert _rel(R, T) < 1e-10
+
+
+def test_the_old_sumpool_mapping_is_told_apart(stored):
+    net = _net("lenet5")
+    old = [Epsilon(0.01) if isinstance(layer, (Conv2d, ScaledSumPool2d)) else None for layer in net.layers]
+    assert _rel(net.explain(stored["x"], old), stored["lenet5/epsilon"]) > 1e-3
+
+
+@pytest.mark.parametrize("rule,param", [("simple", None), ("epsilon", 0.01), ("alphabeta", 2.0)])
+def test_max_pool_ties_are_split_equally_as_the_toolbox_does(stored, rule, param):
+    net = _net("maxpool-net")
+    rules = lrp_toolbox(rule, param).assign(net.layers)
+    assert isinstance(rules[2], WinnerTakeAll)
+    rules[2] = WinnerTakeAll(ties="first")
+    assert _rel(net.explain(stored["x"], rules), stored[f"maxpool-net/{rule}"]) > 1e-2
+
+
+def test_sumpool_epsilon_closed_form():
+    """The Toolbox's SumPool: R_i = x_i R / (S + e sign S), S the unscaled window sum, R = f(x) = S / sqrt(4)."""
+    x = np.array([1.0, 2.0, 3.0, -1.5]).reshape(1, 1, 2, 2)
+    net = Sequential([ScaledSumPool2d(2)])
+    S, e = x.sum(), 0.5
+    R = net.explain(x, lrp_toolbox("epsilon", e), target=0)
+    np.testing.assert_allclose(R, x * (S / 2) / (S + e), rtol=1e-15)
+    R = net.explain(-x, lrp_toolbox("epsilon", e), target=0)
+    np.testing.assert_allclose(R, -x * (-S / 2) / (-S - e), rtol=1e-15)
+
+
+def test_refusals():
+    layers = [Conv2d(np.ones((1, 1, 1, 1))), ReLU()]
+    from dtd.layers import AvgPool2d, MaxPool2d
+    for rule in ("ww", "flat"):
+        with pytest.raises(ValueError, match="MaxPool"):
+            lrp_toolbox(rule).assign(layers + [MaxPool2d(2)])
+    with pytest.raises(ValueError, match="AvgPool2d"):
+        lrp_toolbox("simple").assign(layers + [AvgPool2d(2)])
+    for rule in ("epsilon", "alphabeta"):
+        with pytest.raises(ValueError, match="param"):
+            lrp_toolbox(rule)
+    with pytest.raises(ValueError, match="unknown"):
+        lrp_toolbox("z")
+    assert set(TOOLBOX_NAMES) == {r for _, r, _ in CASES}
