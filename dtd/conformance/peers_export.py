@@ -20,6 +20,9 @@ reads two models with the Toolbox's own reader, runs ``nn.forward`` and
   code): ``LeNet-5.txt`` copied from ``DIR/models/MNIST/`` (0.3 MB), and the
   small generated ``maxpool-net.txt`` (with a ``MaxPool``) and
   ``linear-net.txt`` (strided Convolution, SumPool 3 x 3, Linear, Tanh, SoftMax);
+- ``sumpool-signed/alphabeta``: the Toolbox's ``SumPool(2, 2)`` alone, 'alphabeta' 2,
+  on the (signed) inputs from ``y * one_hot`` at ``sumpool-signed/target``
+  (the first window with both signs), where no dtd rule reproduces it;
 - ``versions.json``: the Toolbox's git commit, NumPy's version, the inputs'
   source and every setting.
 
@@ -137,6 +140,17 @@ def run_toolbox(toolbox_dir, out, commit=None):
             nn.forward(x_nhwc)
             R = nn.lrp(y * mask, rule, param)
             arrays[f"{name}/{rule}"] = np.asarray(R, dtype=np.float64).transpose(0, 3, 1, 2)
+    # the Toolbox's SumPool alone under 'alphabeta' 2 on signed inputs (its beta part multiplies by R twice):
+    # R0 = y * one_hot at the first 2 x 2 window (row-major over (16, 16)) holding both signs, per sample
+    sumpool = importlib.import_module("modules").SumPool(pool=(2, 2), stride=(2, 2))
+    y = sumpool.forward(x_nhwc)
+    win = x_nhwc[..., 0].reshape(len(x), 16, 2, 16, 2).transpose(0, 1, 3, 2, 4).reshape(len(x), 256, 4)
+    target = np.argmax((win.min(-1) < 0) & (win.max(-1) > 0), axis=1)
+    mask = np.zeros((len(x), 256))
+    mask[np.arange(len(x)), target] = 1
+    R0 = y * mask.reshape(y.shape)
+    arrays["sumpool-signed/target"] = target
+    arrays["sumpool-signed/alphabeta"] = np.asarray(sumpool.lrp(R0, "alphabeta", 2.0)).transpose(0, 3, 1, 2)
     np.savez_compressed(os.path.join(out, "relevance.npz"), **arrays)
     meta = {
         "peer": "LRP Toolbox (github.com/sebastian-lapuschkin/lrp_toolbox), python/ with NumPy",
@@ -149,6 +163,7 @@ def run_toolbox(toolbox_dir, out, commit=None):
                    "linear-net": "linear-net.txt here (seeded weights, dtd.conformance.peers_export.linear_model_text)"},
         "rules": {"lenet5": [[r, p] for r, p in TOOLBOX_RULES], "maxpool-net": [[r, p] for r, p in MAXPOOL_RULES],
                   "linear-net": [[r, p] for r, p in TOOLBOX_RULES]},
+        "sumpool-signed": "modules.SumPool((2, 2), (2, 2)) alone: lrp(y * one_hot(target), 'alphabeta', 2.0)",
         "call": "nn.forward(X_nhwc); nn.lrp(R0, rule, param); relevance stored transposed to NCHW",
     }
     with open(os.path.join(out, "versions.json"), "w") as f:
