@@ -16,9 +16,9 @@ reads two models with the Toolbox's own reader, runs ``nn.forward`` and
 - ``relevance.npz``: ``x`` (the inputs, NCHW, float64), per model ``M``:
   ``M/output`` (the Toolbox's forward output, (N, 10)), ``M/target`` and
   ``M/RULE`` (the Toolbox's relevance, transposed from its NHWC to NCHW);
-- the models, as data (the Toolbox's BSD-2-licensed weights file, not its
-  code): ``LeNet-5.txt`` copied from ``DIR/models/MNIST/`` (0.3 MB), and the
-  small generated ``maxpool-net.txt`` (with a ``MaxPool``) and
+- the models, as data: not the Toolbox's ``LeNet-5.txt`` (its licence reads "free for
+  academic use only": the tests read it from a checkout named by ``DTD_TOOLBOX_DIR``),
+  but the small generated ``maxpool-net.txt`` (with a ``MaxPool``) and
   ``linear-net.txt`` (strided Convolution, SumPool 3 x 3, Linear, Tanh, SoftMax);
 - ``sumpool-signed/alphabeta``: the Toolbox's ``SumPool(2, 2)`` alone, 'alphabeta' 2,
   on the (signed) inputs from ``y * one_hot`` at ``sumpool-signed/target``
@@ -34,7 +34,6 @@ import argparse
 import importlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -120,8 +119,8 @@ def run_toolbox(toolbox_dir, out, commit=None):
         f.write(maxpool_model_text())
     with open(os.path.join(out, "linear-net.txt"), "w") as f:
         f.write(linear_model_text())
-    shutil.copyfile(os.path.join(toolbox_dir, "models", "MNIST", "LeNet-5.txt"), os.path.join(out, "LeNet-5.txt"))
-    models = {"lenet5": (os.path.join(out, "LeNet-5.txt"), TOOLBOX_RULES),
+    # the Toolbox's LeNet-5 is read from its checkout, not copied: its licence reads "free for academic use only"
+    models = {"lenet5": (os.path.join(toolbox_dir, "models", "MNIST", "LeNet-5.txt"), TOOLBOX_RULES),
               "maxpool-net": (os.path.join(out, "maxpool-net.txt"), MAXPOOL_RULES),
               "linear-net": (os.path.join(out, "linear-net.txt"), TOOLBOX_RULES)}
     x, source = inputs()
@@ -158,7 +157,7 @@ def run_toolbox(toolbox_dir, out, commit=None):
         "numpy": np.__version__, "python": sys.version.split()[0],
         "inputs": source, "input_shape_nchw": list(x.shape),
         "start": "R0 = ypred * one_hot(argmax(ypred)) (as lrp_cnn_demo.py); dtd: f_c(x) at target=argmax",
-        "models": {"lenet5": "LeNet-5.txt here (models/MNIST/LeNet-5.txt of the Toolbox checkout, copied)",
+        "models": {"lenet5": "models/MNIST/LeNet-5.txt of the Toolbox checkout (not copied: its licence)",
                    "maxpool-net": "maxpool-net.txt here (seeded weights, dtd.conformance.peers_export.maxpool_model_text)",
                    "linear-net": "linear-net.txt here (seeded weights, dtd.conformance.peers_export.linear_model_text)"},
         "rules": {"lenet5": [[r, p] for r, p in TOOLBOX_RULES], "maxpool-net": [[r, p] for r, p in MAXPOOL_RULES],
