@@ -42,7 +42,7 @@ every bias N(0, 0.1²); BatchNorm statistics are first calibrated (one training-
 batch, so the activations stay of order one through deep nets) and then made
 non-trivial and random: ``running_mean`` shifted, ``running_var`` scaled by a
 factor in [0.5, 2], ``weight`` in [0.5, 1.5], ``bias`` ~ N(0, 0.2²), so that
-folding BatchNorm is really exercised.  Models are returned in ``.eval()`` mode.
+folding BatchNorm is really exercised.  Models are returned in inference mode (``train(False)``).
 Inputs (:func:`example_input`) are standard normal clipped to [-3, 3]
 (standardised images), so boxes are ``low=-3, high=3``.
 """
@@ -841,7 +841,7 @@ def _randomise_batchnorm(model, channels, size, generator):
 
 
 def build(name, variant="small", seed=0, **overrides):
-    """Build a zoo model, deterministically initialised, in ``eval()`` mode, float32.
+    """Build a zoo model, deterministically initialised, in inference mode, float32.
 
     Parameters
     ----------
@@ -872,7 +872,7 @@ def build(name, variant="small", seed=0, **overrides):
     gen = torch.Generator().manual_seed(seed + 1)
     _init_weights(model, gen)
     _randomise_batchnorm(model, entry.channels, kwargs["size"], gen)
-    model.eval()
+    model.train(False)                     # inference mode (torch's Module.eval)
     return model, (1, entry.channels, kwargs["size"], kwargs["size"])
 
 
