@@ -21,10 +21,17 @@ The named presets read the network's structure (:meth:`Composite.plan`):
   reaches a residual ``Add``, a ``Concat`` or the network output gets the
   variant valid for signed outputs (:meth:`dtd.rules.Rule.for_signed_output`:
   the generalised gamma rule), and the plan says so in its notes;
-* merge nodes get a rule too: ``Add`` the z-rule with a stabiliser,
-  ``Epsilon(1e-6)`` (Zennit's ``Norm`` on residual sums), except in the DTD
-  model, where it gets z+ (signed: the branches that agree in sign with the
-  sum share its relevance, no branch more than all of it);
+* merge nodes get a rule too: ``Add`` gets z+ (signed: the branches that
+  agree in sign with the sum share its relevance, no branch more than all of
+  it; Zennit's ``Norm``, the z-rule with 1e-6, gives branches that nearly
+  cancel huge opposite relevances: ``dtd.conformance.peers.zennit`` keeps it);
+* a bias may absorb relevance but never create it: the presets' Epsilon,
+  Gamma and AlphaBeta rules take ``bias="absorb"`` (a neuron first keeps the
+  bias's share of ``R_j``, :func:`dtd.rules.base.input_share`, a fraction in
+  [0, 1], and its rule passes on the rest without a bias in the
+  denominators), where Zennit's rules put ``b`` (or ``b^+`` / ``b^-``) in the
+  denominator, so that a bias against the output's sign makes the inputs'
+  share exceed ``R_j`` (``docs/graphs.md``, "Biases");
 * an :class:`~dtd.layers.Affine` layer (a batch norm that could not be folded,
   e.g. pre-activation BN-ReLU-Conv) passes relevance unchanged
   (:class:`~dtd.rules.PassThrough`), the one conservative rule for a map
@@ -53,10 +60,6 @@ def _linear_indices(layers):
     return [i for i, layer in enumerate(layers) if isinstance(layer, (Dense, Conv2d))]
 
 
-#: the stabiliser the named presets give residual ``Add`` nodes (Zennit's ``Norm`` default)
-MERGE_STABILISER = 1e-6
-
-
 class Composite:
     """Base class: ``assign(layers)`` returns one rule (or None = layer default) per layer.
 
@@ -74,8 +77,8 @@ class Composite:
         raise NotImplementedError  # abstract
 
     def merge_rule(self, op):
-        """The rule of a merge node (None: the merge's own): ``Epsilon(1e-6)`` for ``Add``."""
-        return Epsilon(MERGE_STABILISER) if isinstance(op, Add) else None
+        """The rule of a merge node (None: the merge's own): ``ZPlus(signed=True)`` for ``Add``."""
+        return ZPlus(signed=True) if isinstance(op, Add) else None
 
     def plan(self, net):
         """Rules for every node of ``net`` and why, where the structure changed one.
@@ -149,6 +152,17 @@ class Uniform(Composite):
         return [self.rule if single_rule_applies(self.rule, layer) else None for layer in layers]
 
 
+#: what each ``bias`` setting of the named presets gives their rules (the rules' own ``bias`` option)
+BIAS_SETTINGS = {"absorb": {"Epsilon": "absorb", "Gamma": "absorb", "AlphaBeta": "absorb"},
+                 "plain": {"Epsilon": "plain", "Gamma": "gamma", "AlphaBeta": "parts"}}
+
+
+def _check_bias(owner, bias):
+    if bias not in BIAS_SETTINGS:
+        raise ValueError(f"{owner}: bias must be one of {', '.join(map(repr, BIAS_SETTINGS))}, got {bias!r}")
+    return bias
+
+
 def _box_or_none(low, high):
     if (low is None) != (high is None):
         raise ValueError("give both low and high, or neither")
@@ -178,11 +192,6 @@ class DTD(Composite):
         if domain == "box" and box is None:
             raise ValueError("DTD: the box domain needs low and high")
         self.domain, self.low, self.high = domain, low, high
-
-    def merge_rule(self, op):
-        """``Add``: z+ on the sum, signed (the branches that agree in sign with the sum share R in proportion,
-        each a fraction in [0, 1]); the training-free model's z+ on a sum-pooling of weights 1."""
-        return ZPlus(signed=True) if isinstance(op, Add) else None
 
     def input_rule(self):
         if self.domain == "R":
@@ -214,15 +223,18 @@ class LRPComposition(Composite):
     The first linear layer (the pixels) gets z^B on ``[low, high]`` (or
     LRP-gamma when no box is given).  The other linear layers are split in
     thirds by their order: the lower third gets ``Gamma(gamma)``, the middle
-    third ``Epsilon(epsilon)``, the upper third LRP-0.  Pooling layers keep
-    their defaults.
+    third ``Epsilon(epsilon)``, the upper third LRP-0, each with
+    ``bias="absorb"`` (a bias absorbs its share, never creates relevance;
+    ``bias="plain"``: the bias in the denominators, as the seed writes the
+    rules).  Pooling layers keep their defaults.
     """
 
-    params = ("low", "high", "gamma", "epsilon")
+    params = ("low", "high", "gamma", "epsilon", "bias")
 
-    def __init__(self, low=None, high=None, gamma=0.25, epsilon=0.25):
+    def __init__(self, low=None, high=None, gamma=0.25, epsilon=0.25, bias="absorb"):
         _box_or_none(low, high)
         self.low, self.high, self.gamma, self.epsilon = low, high, gamma, epsilon
+        self.bias = _check_bias("LRPComposition", bias)
 
     def assign(self, layers):
         lin = _linear_indices(layers)
@@ -230,17 +242,25 @@ class LRPComposition(Composite):
         if not lin:
             return out
         first, rest = lin[0], lin[1:]
-        out[first] = ZBox(self.low, self.high) if self.low is not None else Gamma(self.gamma)
+        gb, eb = BIAS_SETTINGS[self.bias]["Gamma"], BIAS_SETTINGS[self.bias]["Epsilon"]
+        out[first] = ZBox(self.low, self.high) if self.low is not None else Gamma(self.gamma, bias=gb)
         m = len(rest)
         for k, i in enumerate(rest):
             third = (3 * k) // m if m else 0
-            out[i] = (Gamma(self.gamma), Epsilon(self.epsilon), Epsilon(0.0))[third]
+            out[i] = (Gamma(self.gamma, bias=gb), Epsilon(self.epsilon, bias=eb), Epsilon(0.0, bias=eb))[third]
         return out
 
 
 class _ByLayerType(Composite):
     """Conv2d layers get ``conv_rule()``, Dense layers ``Epsilon(epsilon)``; the first linear layer
-    may get ``first_rule()``; pooling keeps its default."""
+    may get ``first_rule()``; pooling keeps its default.  ``bias``: ``"absorb"`` (the default: a bias
+    absorbs its share of the relevance, never creates any) or ``"plain"`` (Zennit's: the bias in the
+    denominators), :data:`BIAS_SETTINGS`."""
+
+    bias = "absorb"
+
+    def _rule_bias(self, rule):
+        return BIAS_SETTINGS[self.bias][rule]
 
     def conv_rule(self):
         raise NotImplementedError  # abstract
@@ -258,7 +278,7 @@ class _ByLayerType(Composite):
             elif isinstance(layer, Conv2d):
                 out.append(self.conv_rule())
             elif isinstance(layer, Dense):
-                out.append(Epsilon(self.epsilon))
+                out.append(Epsilon(self.epsilon, bias=self._rule_bias("Epsilon")))
             elif isinstance(layer, Affine):
                 out.append(PassThrough())
             else:
@@ -267,27 +287,31 @@ class _ByLayerType(Composite):
 
 
 class EpsilonPlus(_ByLayerType):
-    """z+ on convolutions, epsilon on dense layers (Zennit's ``EpsilonPlus``)."""
+    """z+ on convolutions, epsilon on dense layers (as Zennit's ``EpsilonPlus``, but the epsilon rule's bias only
+    absorbs, ``Epsilon(epsilon, bias="absorb")``; ``dtd.conformance.peers.zennit`` reproduces Zennit's)."""
 
-    params = ("epsilon",)
+    params = ("epsilon", "bias")
 
-    def __init__(self, epsilon=1e-6):
-        self.epsilon = epsilon
+    def __init__(self, epsilon=1e-6, bias="absorb"):
+        self.epsilon, self.bias = epsilon, _check_bias("EpsilonPlus", bias)
 
     def conv_rule(self):
         return ZPlus()
 
 
 class EpsilonGammaBox(_ByLayerType):
-    """z^B on the first layer, gamma on convolutions, epsilon on dense layers (Zennit's ``EpsilonGammaBox``)."""
+    """z^B on the first layer, gamma on convolutions, epsilon on dense layers (as Zennit's ``EpsilonGammaBox``, but
+    the biases only absorb: ``Gamma(gamma, bias="absorb")``, ``Epsilon(epsilon, bias="absorb")``;
+    ``dtd.conformance.peers.zennit`` reproduces Zennit's)."""
 
-    params = ("low", "high", "epsilon", "gamma")
+    params = ("low", "high", "epsilon", "gamma", "bias")
 
-    def __init__(self, low, high, epsilon=1e-6, gamma=0.25):
+    def __init__(self, low, high, epsilon=1e-6, gamma=0.25, bias="absorb"):
         self.low, self.high, self.epsilon, self.gamma = low, high, epsilon, gamma
+        self.bias = _check_bias("EpsilonGammaBox", bias)
 
     def conv_rule(self):
-        return Gamma(self.gamma)
+        return Gamma(self.gamma, bias=self._rule_bias("Gamma"))
 
     def first_rule(self):
         return ZBox(self.low, self.high)
@@ -295,17 +319,17 @@ class EpsilonGammaBox(_ByLayerType):
 
 class EpsilonAlpha2Beta1(_ByLayerType):
     """alpha=2, beta=1 on convolutions, epsilon on dense layers (as Zennit's ``EpsilonAlpha2Beta1``, but a
-    neuron whose contributions all have one sign passes on its relevance through that part,
-    ``AlphaBeta(2, 1, one_sided="conserve")``, instead of 2 R_j or R_j; ``dtd.conformance.peers.zennit``
-    reproduces Zennit's exactly)."""
+    neuron whose contributions all have one sign passes on its relevance through that part, and the bias only
+    absorbs: ``AlphaBeta(2, 1, one_sided="conserve", bias="absorb")``, where Zennit's passes on 2 R_j or R_j
+    and up to 2 R_j with a negative bias; ``dtd.conformance.peers.zennit`` reproduces Zennit's exactly)."""
 
-    params = ("epsilon",)
+    params = ("epsilon", "bias")
 
-    def __init__(self, epsilon=1e-6):
-        self.epsilon = epsilon
+    def __init__(self, epsilon=1e-6, bias="absorb"):
+        self.epsilon, self.bias = epsilon, _check_bias("EpsilonAlpha2Beta1", bias)
 
     def conv_rule(self):
-        return AlphaBeta(2.0, 1.0, one_sided="conserve")
+        return AlphaBeta(2.0, 1.0, one_sided="conserve", bias=self._rule_bias("AlphaBeta"))
 
 
 def _uniform(rule_cls, **fixed):
@@ -344,7 +368,7 @@ def parameters(name):
     >>> parameters("epsilon")
     {'epsilon': 0.0, 'bias': 'plain'}
     >>> list(parameters("epsilon-gamma-box"))
-    ['low', 'high', 'epsilon', 'gamma']
+    ['low', 'high', 'epsilon', 'gamma', 'bias']
     """
     try:
         make = _REGISTRY[name]

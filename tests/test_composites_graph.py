@@ -55,10 +55,13 @@ def test_signed_outputs_follow_the_structure():
 def test_preset_plan_on_a_residual_graph():
     g = resnet_like(np.random.default_rng(1))
     rules, notes = composites.get("epsilon-gamma-box", low=-1.0, high=1.0).plan(g)
-    assert rules["c1"] == Gamma(0.25)                            # gated: plain gamma
-    assert rules["c2"] == Gamma(0.25, generalized=True)          # reaches the Add
-    assert rules["c3"] == Gamma(0.25, generalized=True)          # reaches the Concat
-    assert rules["add"] == Epsilon(1e-6) and rules["cat"] is None
+    assert rules["c1"] == Gamma(0.25, bias="absorb")                            # gated: plain gamma
+    assert rules["c2"] == Gamma(0.25, bias="absorb", generalized=True)          # reaches the Add
+    assert rules["c3"] == Gamma(0.25, bias="absorb", generalized=True)          # reaches the Concat
+    assert rules["add"] == ZPlus(signed=True) and rules["cat"] is None
+    # bias="plain": Zennit's rules (the bias in the denominators)
+    plain, _ = composites.get("epsilon-gamma-box", low=-1.0, high=1.0, bias="plain").plan(g)
+    assert plain["c1"] == Gamma(0.25) and plain["d"] == Epsilon(1e-6) and plain["add"] == ZPlus(signed=True)
     assert set(notes) == {"c2", "c3"} and "generalized=True" in notes["c2"]
     # a uniform rule is given as asked, and Add keeps its own epsilon
     rules, notes = composites.get("gamma").plan(g)
@@ -156,13 +159,17 @@ def test_conservation_by_layer_accounts_for_every_loss():
     np.testing.assert_allclose(R.reshape(2, -1).sum(axis=1), acc.output - acc.absorbed.sum(axis=1), rtol=1e-10)
     k = acc.names.index("bn")
     np.testing.assert_allclose(acc.absorbed[:, k], 0.0, atol=1e-12)      # pass-through: nothing lost
-    # the dense layer's epsilon rule absorbs its bias share: sum_j R_j (b_j + eps sign z_j) / (z_j + eps sign z_j)
+    # the dense layer's epsilon rule (bias="absorb") keeps 1 - t_j of R_j, t_j = clip(1 - b_j / z_j, 0, 1), and
+    # its stabiliser eps / (|u_j| + eps) of the rest, u_j = z_j - b_j (the inputs' part)
     Rs = g.explain(x, comp, return_all=True)
     d = g.layers[g.layer_names.index("d")]
     z = g.forward(x, return_all=True)["d"]
-    zs = z + 1e-6 * np.where(z >= 0, 1, -1)
-    expected = (Rs["d"] * (d.bias + 1e-6 * np.where(z >= 0, 1, -1)) / zs).sum(axis=1)
-    np.testing.assert_allclose(acc.absorbed[:, acc.names.index("d")], expected, rtol=1e-9)
+    t = np.clip(1 - d.bias / z, 0, 1)
+    u = z - d.bias
+    expected = (Rs["d"] * (1 - t * u / (u + 1e-6 * np.where(u >= 0, 1, -1)))).sum(axis=1)
+    # (absorbed ~1e-6 is a difference of sums of size ~40: absolute rounding ~1e-14)
+    np.testing.assert_allclose(acc.absorbed[:, acc.names.index("d")], expected, rtol=1e-9,
+                               atol=1e-13 * np.abs(acc.output).max())
     rows = acc.rows()
     assert [r["node"] for r in rows] == [n.name for n in g.nodes]
     assert rows[acc.names.index("c2")]["note"]
@@ -200,8 +207,8 @@ def test_signed_inputs_get_the_generalised_gamma():
     seq = Sequential([conv(), ReLU(), conv(), conv(), ReLU(), MaxPool2d(1), conv(), ReLU()])
     assert signed_inputs(seq) == {"0", "3"}          # the network input, and the bottleneck's output
     rules, notes = composites.get("epsilon-gamma-box", low=-1.0, high=1.0).plan(seq)
-    assert rules["3"] == Gamma(0.25, generalized=True) and "input may be negative" in notes["3"]
-    assert rules["6"] == Gamma(0.25)                 # reads ReLU -> max pool: non-negative input, gated output
+    assert rules["3"] == Gamma(0.25, bias="absorb", generalized=True) and "input may be negative" in notes["3"]
+    assert rules["6"] == Gamma(0.25, bias="absorb")  # reads ReLU -> max pool: non-negative input, gated output
     # where x >= 0 and the output is gated, both gammas agree to rounding
     x = np.abs(rng.normal(size=(2, 3, 4, 4)))
     R = np.maximum(seq.layers[6].forward(x), 0)

@@ -101,7 +101,7 @@ def test_explain_classes_equals_one_image_at_a_time():
     x = np.random.default_rng(2).uniform(size=(3, 3, 16, 16))
     pairs = np.array([[0, 4], [1, 4], [2, 7], [0, 7]])
     R = voc.explain_classes(net, x, pairs)
-    comp = dtd.composites.get("lrp-composition", low=0.0, high=1.0, gamma=0.25, epsilon=0.25)
+    comp = dtd.composites.get("lrp-composition", low=0.0, high=1.0, gamma=0.25, epsilon=0.25, bias="plain")
     for p, (n, c) in enumerate(pairs):
         np.testing.assert_allclose(R[p], net.explain(x[n:n + 1], comp, target=int(c))[0], rtol=1e-12, atol=1e-15)
 

@@ -68,6 +68,7 @@ def _rules(input_shape, rng):
         "alpha2-beta1-absorb": AlphaBeta(2, 1, bias="absorb"),
         "alpha2-beta1-conserve-absorb": AlphaBeta(2, 1, one_sided="conserve", bias="absorb"),
         "alpha1-beta0-absorb": AlphaBeta(1, 0, bias="absorb"),
+        "alpha2-beta1-conserve-none": AlphaBeta(2, 1, one_sided="conserve", bias="none"),
         "alpha3-beta2-conserve-stabilised": AlphaBeta(3, 2, epsilon=0.01, one_sided="conserve"),
         "zplus": ZPlus(),
         "zplus-signed": ZPlus(signed=True),
@@ -175,31 +176,53 @@ def test_signed_zplus_by_hand():
     assert ZPlus().for_signed_output() == ZPlus(signed=True)
 
 
-def test_gamma_absorb_never_passes_on_more_than_it_receives():
-    """bias="absorb": only (1 + gamma) b^+ (b^- for z < 0 in the generalised rule) enters the denominator."""
-    W = np.array([[1.0, -2.0], [3.0, 1.0]])
-    b = np.array([0.5, -1.0])
+def test_absorb_by_hand():
+    """bias="absorb": the bias first keeps its share of R_j, then the rule runs without a bias.
+
+    The inputs' share is t_j = clip(1 - b_j / z_j, 0, 1) (0 where z_j = 0), z_j the neuron's output."""
+    W = np.array([[1.0, -2.0], [3.0, 1.0], [1.0, 1.0]])
+    b = np.array([0.5, -1.0, 4.0])
     x = np.array([[2.0, 1.0]])
-    R = np.array([[1.0, 2.0]])
-    # gamma 1: w + w+ = [[2, -2], [6, 2]], q = [[4, -2], [12, 2]]; denominators 4 - 2 + 2 * 0.5 = 3 and
-    # 12 + 2 + 2 * 0 = 14 (b = -1 is left out instead of shrinking the denominator to 13)
-    ref = [[4 / 3 * 1 + 12 / 14 * 2, -2 / 3 * 1 + 2 / 14 * 2]]
+    R = np.array([[1.0, 2.0, 5.0]])
+    # z = [0 + 0.5, 7 - 1, 3 + 4] = [0.5, 6, 7]; t = [1 - 0.5/0.5, 1 + 1/6 -> 1, 1 - 4/7] = [0, 1, 3/7]
+    t = np.array([0.0, 1.0, 3 / 7])
+    # gamma 1 without a bias: q = x (w + w+) = [[4, -2], [12, 2], [4, 2]], sums [2, 14, 6]
+    ref = [[4 / 2 * 0 + 12 / 14 * 2 + 4 / 6 * 5 * t[2], -2 / 2 * 0 + 2 / 14 * 2 + 2 / 6 * 5 * t[2]]]
     np.testing.assert_allclose(Gamma(1.0, bias="absorb").explicit(W, b, x, R), ref, rtol=1e-14)
     np.testing.assert_allclose(Dense(W, b).relevance(x, R, Gamma(1.0, bias="absorb")), ref, rtol=1e-14)
+    # epsilon 0: q = x w = [[2, -2], [6, 1], [2, 1]], sums [0, 7, 3]: neuron 0 sends nothing either way
+    ref = [[6 / 7 * 2 + 2 / 3 * 5 * t[2], 1 / 7 * 2 + 1 / 3 * 5 * t[2]]]
+    np.testing.assert_allclose(Dense(W, b).relevance(x, R, Epsilon(bias="absorb")), ref, rtol=1e-14)
+    np.testing.assert_allclose(Epsilon(bias="absorb").explicit(W, b, x, R), ref, rtol=1e-14)
+    # alpha 2 beta 1, conserve: neuron 0 [2 | -2] -> 2 [1, 0] - 1 [0, 1] (times t_0 = 0); neuron 1 has no
+    # negative part: [6, 1] / 7; neuron 2 [2, 1] / 3
+    ref = [[6 / 7 * 2 + 2 / 3 * 5 * t[2], 1 / 7 * 2 + 1 / 3 * 5 * t[2]]]
+    rule = AlphaBeta(2, 1, one_sided="conserve", bias="absorb")
+    np.testing.assert_allclose(Dense(W, b).relevance(x, R, rule), ref, rtol=1e-14)
+    np.testing.assert_allclose(rule.explicit(W, b, x, R), ref, rtol=1e-14)
+
+
+@pytest.mark.parametrize("rule", [Gamma(0.25, bias="absorb"), Gamma(0.25, bias="absorb", generalized=True),
+                                  Epsilon(0.0, bias="absorb"), AlphaBeta(2, 1, one_sided="conserve", bias="absorb")],
+                         ids=repr)
+def test_absorb_passes_on_a_fraction_in_0_1_of_each_neuron(rule):
+    """Each neuron sends exactly t_j R_j, t_j = clip(1 - b_j / z_j, 0, 1): a bias absorbs, never creates
+    (rules that conserve without a bias: gamma with a non-zero denominator, LRP-0, conserving alpha-beta)."""
     rng = np.random.default_rng(0)
-    for generalized in (False, True):
-        W, b = rng.normal(size=(6, 5)), rng.normal(size=6)
-        x = rng.normal(size=(4, 5)) if generalized else np.abs(rng.normal(size=(4, 5)))
-        z = x @ W.T + b
-        R = z if generalized else np.maximum(z, 0)          # relevance of the sign of the output
-        rule = Gamma(0.25, bias="absorb", generalized=generalized)
-        for j in range(6):              # each neuron sends at most R_j (a fraction <= 1; negative where its
-            # positive bias outweighs its inputs, which then argue against the output)
-            Rj = np.zeros_like(R)
-            Rj[:, j] = R[:, j]
-            sent = rule.explicit(W, b, x, Rj).sum(axis=1)
-            frac = np.divide(sent, R[:, j], out=np.zeros_like(sent), where=R[:, j] != 0)
-            assert np.all(frac <= 1 + 1e-12), (generalized, j, frac)
+    generalized = getattr(rule, "generalized", True)
+    W, b = rng.normal(size=(6, 5)), rng.normal(size=6)
+    x = rng.normal(size=(4, 5)) if generalized else np.abs(rng.normal(size=(4, 5)))
+    z = x @ W.T + b
+    R = rng.normal(size=z.shape) if generalized else np.where(z > 0, rng.normal(size=z.shape), 0)
+    t = np.clip(1 - b / z, 0, 1)
+    assert 0 < t.mean() < 1 and np.any(t == 0) and np.any(t == 1)       # all three cases occur
+    for j in range(6):
+        Rj = np.zeros_like(R)
+        Rj[:, j] = R[:, j]
+        np.testing.assert_allclose(rule.explicit(W, b, x, Rj).sum(axis=1), t[:, j] * R[:, j], rtol=1e-10,
+                                   atol=1e-12)
+        np.testing.assert_allclose(Dense(W, b).relevance(x, Rj, rule).sum(axis=1), t[:, j] * R[:, j],
+                                   rtol=1e-10, atol=1e-12)
 
 
 def test_one_sided_alpha_beta_conserves():

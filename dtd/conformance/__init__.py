@@ -18,7 +18,7 @@ Captum's (see ``docs/backends.md``).
 
 >>> from dtd.conformance import CATALOGUE_VERSION, case_names
 >>> CATALOGUE_VERSION, case_names()[0]
-(2, 'dense/dtd')
+(3, 'dense/dtd')
 """
 from .catalogue import CATALOGUE_VERSION, NETWORKS, Case, case_names, cases
 from .check import DEFAULT_TOL, CaseResult, check, compare

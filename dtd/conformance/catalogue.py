@@ -21,7 +21,7 @@ from ._dyadic import seed_of, uniform_dyadic
 __all__ = ["CATALOGUE_VERSION", "Case", "Network", "NETWORKS", "cases", "case_names"]
 
 #: version of the catalogue (the set of cases and their definitions)
-CATALOGUE_VERSION = 2
+CATALOGUE_VERSION = 3
 
 #: a network of the catalogue: ``net`` (Sequential), input ``x``, ``target`` (N,), the input
 #: ``domain`` ("R", "R+" or "box") with its bounds ``low``/``high``, and a one-line ``about``

@@ -54,17 +54,20 @@ def rule_from_spec(spec):
         raise ValueError(f"rule {spec['rule']}: {e}") from None
 
 
+_ABSORB = ("absorb: the neuron first keeps 1 - t of R_j, t = clip(1 - b/z, 0, 1) (z its output, t = 0 where z = 0); "
+           "the rule without a bias passes on t R_j")
 _BIAS = {
     ("Epsilon", None): "b",
     ("Epsilon", "plain"): "b",
-    ("Epsilon", "absorb"): "b+ where z > 0, b- where z < 0",
-    ("Gamma", "absorb"): "(1+gamma)*b+ where z > 0, (1+gamma)*b- where z < 0",
+    ("Epsilon", "absorb"): _ABSORB,
+    ("Gamma", "absorb"): _ABSORB,
     ("Gamma", "gamma"): "b + gamma*b+",
     ("Gamma", "plain"): "b",
     ("Gamma", "none"): "none",
     ("AlphaBeta", None): "b+ in z+, b- in z-",
     ("AlphaBeta", "parts"): "b+ in z+, b- in z-",
-    ("AlphaBeta", "absorb"): "b+ in z+ where z > 0, b- in z- where z < 0",
+    ("AlphaBeta", "absorb"): _ABSORB,
+    ("AlphaBeta", "none"): "none",
     ("ZPlus", "none"): "none",
     ("ZPlus", "positive"): "b+",
     ("ZPlus", "plain"): "b",

@@ -14,7 +14,7 @@ The rules, written as in the seed (:math:`a_j` the input activations, :math:`\su
 
 (epsilon enters as :math:`\epsilon\,\mathrm{sign}(z_k)`, see :class:`dtd.rules.Epsilon`). The
 **composition** uses different rules by depth (``dtd.composites.get("lrp-composition", low=0,
-high=1)``): z^B on the pixel box [0, 1] at the first convolution, then the other
+high=1, bias="plain")``, the bias in the denominators as the seed writes the rules): z^B on the pixel box [0, 1] at the first convolution, then the other
 linear layers split in thirds, LRP-gamma on the lower, LRP-epsilon on the middle,
 LRP-0 on the upper third. Max pooling is winner-take-all everywhere. A fifth
 explanation, the composition with LRP-gamma at the pixels, separates the effect of z^B:
@@ -114,8 +114,10 @@ def composites(epsilon=EPSILON, gamma=GAMMA):
     return {"LRP-0": get_composite("lrp-0"),
             f"LRP-eps ({epsilon:g})": get_composite("epsilon", epsilon=epsilon),
             f"LRP-gamma ({gamma:g})": get_composite("gamma", gamma=gamma),
-            "composition": get_composite("lrp-composition", low=0.0, high=1.0, gamma=gamma, epsilon=epsilon),
-            "composition, gamma at pixels": get_composite("lrp-composition", gamma=gamma, epsilon=epsilon)}
+            "composition": get_composite("lrp-composition", low=0.0, high=1.0, gamma=gamma, epsilon=epsilon,
+                                         bias="plain"),
+            "composition, gamma at pixels": get_composite("lrp-composition", gamma=gamma, epsilon=epsilon,
+                                                          bias="plain")}
 
 
 def layer_rules(net, composite):

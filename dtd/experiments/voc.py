@@ -16,7 +16,8 @@ entries left out) and its mean (mAP).
 
 **Explanation per class**: for each class present in an image, the logit
 :math:`f_c` is explained with the LRP composition
-(``dtd.composites.get("lrp-composition", low=0, high=1)``: z^B on the pixel box,
+(``dtd.composites.get("lrp-composition", low=0, high=1, bias="plain")``, the seed's rules
+with the bias in the denominators: z^B on the pixel box,
 then LRP-gamma, LRP-epsilon, LRP-0 from the bottom to the top third of the
 linear layers). The heatmaps are checked against the annotated boxes: the share
 of the positive relevance that falls inside the boxes of the explained class,
@@ -176,7 +177,7 @@ def explain_classes(net, x, pairs, epsilon=0.25, gamma=0.25):
 
     One backward pass per distinct class, over the images that hold it.
     """
-    rules = get_composite("lrp-composition", low=0.0, high=1.0, gamma=gamma, epsilon=epsilon)
+    rules = get_composite("lrp-composition", low=0.0, high=1.0, gamma=gamma, epsilon=epsilon, bias="plain")
     R = np.zeros((len(pairs),) + x.shape[1:], dtype=x.dtype)
     for c in np.unique(pairs[:, 1]):     # one explain call per class (20 at most)
         rows = np.flatnonzero(pairs[:, 1] == c)

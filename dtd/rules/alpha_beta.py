@@ -45,16 +45,17 @@ class AlphaBeta(LinearRule):
         which keeps ``sum_i R_i = R_j`` wherever alpha-beta's two-part form
         would (dtd's named presets use it; with ``beta = 0`` there is no
         negative part and the rule is z+ either way).
-    bias : {"parts", "absorb"}
-        ``"parts"`` (the default, as the peers): ``b^+`` in the positive
-        denominator, ``b^-`` in the negative one.  A negative bias then makes
-        the negative part's messages smaller than ``z^-`` and the neuron passes
-        on up to ``alpha R_j``.  ``"absorb"``: only the part of the bias that
-        agrees in sign with the output ``z_j`` enters, into the part of that
-        sign (``b^+`` into the positive denominator where ``z_j > 0``, ``b^-``
-        into the negative one where ``z_j < 0``; a neuron with ``z_j = 0``
-        sends nothing), so a neuron passes on at most ``R_j``
-        (``alpha f^+ - beta`` with ``f^+ in [0, 1]``).  dtd's named presets use it.
+    bias : {"parts", "absorb", "none"}
+        ``"parts"`` (the default, as Zennit and the LRP Toolbox): ``b^+`` in
+        the positive denominator, ``b^-`` in the negative one.  A negative
+        bias then makes the negative part's messages smaller than ``z^-`` and
+        the neuron passes on up to ``alpha R_j``.  ``"none"``: no bias in
+        either denominator (with ``one_sided="conserve"`` every neuron with a
+        non-zero contribution passes on exactly ``R_j``).  ``"absorb"`` (dtd's
+        named presets): the neuron first keeps the bias's share of its
+        output, and the rule without a bias passes on the rest, ``t_j R_j``,
+        ``t_j = clip(1 - b_j / z_j, 0, 1)`` (:func:`~dtd.rules.base.input_share`):
+        a bias absorbs, never creates.
 
     Raises
     ------
@@ -71,7 +72,8 @@ class AlphaBeta(LinearRule):
         "name": "LRP-alpha-beta",
         "formula": "R_i = sum_j (alpha z_ij^+ / (sum_i' z_i'j^+ + b_j^+) - beta z_ij^- / (sum_i' z_i'j^- + b_j^-)) R_j, "
                    "z_ij = x_i w_ij",
-        "bias": "b^+ in the positive part, b^- in the negative part",
+        "bias": "b^+ in the positive part, b^- in the negative part; bias='none': neither; 'absorb': "
+                "t_j = clip(1 - b_j / z_j, 0, 1) of R_j passed on without a bias",
         "domain": "any x (signed inputs by the sign of the products)",
         "closed_form": "two groups, q^+ = max(0, x_i w_ij) with coefficient alpha and q^- = min(0, x_i w_ij) with "
                        "-beta: LinearRule.explicit",
@@ -82,6 +84,7 @@ class AlphaBeta(LinearRule):
                   "Captum": "Alpha1_Beta0_Rule (alpha = 1 only)", "LRP Toolbox": "'alphabeta', alpha (beta = alpha - 1)"},
         "tests": ["tests/test_rules_closed_form.py::test_fast_path_equals_closed_form",
                   "tests/test_rules_closed_form.py::test_alpha1_beta0_equals_zplus_when_bias_nonpositive",
+                  "tests/test_rules_closed_form.py::test_absorb_passes_on_a_fraction_in_0_1_of_each_neuron",
                   "tests/test_crosscheck_zennit.py::test_rule_agrees"],
     }
 
@@ -91,11 +94,11 @@ class AlphaBeta(LinearRule):
         self.alpha, self.beta = float(alpha), float(beta)
         self.epsilon = float(epsilon)
         self.one_sided = check_choice(one_sided, ("drop", "conserve"), "AlphaBeta", "one_sided")
-        self.bias = check_choice(bias, ("parts", "absorb"), "AlphaBeta", "bias")
+        self.bias = check_choice(bias, ("parts", "absorb", "none"), "AlphaBeta", "bias")
 
     def __repr__(self):
         extra = ", one_sided='conserve'" if self.one_sided == "conserve" else ""
-        extra += ", bias='absorb'" if self.bias == "absorb" else ""
+        extra += f", bias={self.bias!r}" if self.bias != "parts" else ""
         return f"AlphaBeta(alpha={self.alpha!r}, beta={self.beta!r}, epsilon={self.epsilon!r}{extra})"
 
     def _share(self, steps):
@@ -113,13 +116,8 @@ class AlphaBeta(LinearRule):
         bp = positive(bias) if bias is not None else None
         bn = negative(bias) if bias is not None else None
         plus, minus = [Term(xp, positive), Term(xn, negative)], [Term(xp, negative), Term(xn, positive)]
-        if self.bias == "absorb" and bias is not None:
-            groups = []
-            for where, b_plus, b_minus in (("positive", bp, None), ("negative", None, bn)):
-                groups.append(Group(plus, b_plus, self.alpha, where=where))
-                if self.beta:
-                    groups.append(Group(minus, b_minus, -self.beta, where=where))
-            return groups
+        if self.bias in ("absorb", "none"):            # absorb: the share is kept first (input_share)
+            bp = bn = None
         groups = [Group(plus, bp, self.alpha)]
         if self.beta:
             groups.append(Group(minus, bn, -self.beta))
@@ -127,13 +125,7 @@ class AlphaBeta(LinearRule):
 
     def explicit_groups(self, W, b, x, connected):
         z = x[:, None, :] * W[None]
-        if self.bias == "absorb" and b is not None:
-            out = []
-            for where, b_plus, b_minus in (("positive", positive(b), None), ("negative", None, negative(b))):
-                out.append((self.alpha, positive(z), b_plus, where))
-                if self.beta:
-                    out.append((-self.beta, negative(z), b_minus, where))
-            return out
+        bp, bn = (None, None) if self.bias in ("absorb", "none") or b is None else (positive(b), negative(b))
         if not self.beta:
-            return [(self.alpha, positive(z), positive(b))]
-        return [(self.alpha, positive(z), positive(b)), (-self.beta, negative(z), negative(b))]
+            return [(self.alpha, positive(z), bp)]
+        return [(self.alpha, positive(z), bp), (-self.beta, negative(z), bn)]

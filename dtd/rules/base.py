@@ -24,6 +24,7 @@ import numpy as np
 from ..workspace import scratch
 
 __all__ = ["Rule", "PassThrough", "LinearRule", "Term", "Group", "safe_divide", "stabilize", "select", "check_choice",
+           "input_share",
            "is_layer_type"]
 
 
@@ -132,6 +133,40 @@ def stabilize(z, epsilon):
     if epsilon == 0:
         return z
     return z + epsilon * np.where(z >= 0, 1, -1).astype(z.dtype)
+
+
+def input_share(out, bias):
+    r"""The inputs' share of a neuron's output when its bias may only absorb (``bias="absorb"``).
+
+    .. math::
+
+        t_j = \mathrm{clip}\Big(\frac{z_j - b_j}{z_j}, 0, 1\Big)
+            = \mathrm{clip}\Big(1 - \frac{b_j}{z_j}, 0, 1\Big), \qquad t_j = 0 \text{ where } z_j = 0,
+
+    with :math:`z_j = \sum_i x_i w_{ij} + b_j` the neuron's output: a bias of the output's sign keeps
+    its part :math:`b_j / z_j` of :math:`R_j` (all of it where it outweighs the inputs), a bias against
+    the output's sign keeps nothing and gives nothing, so :math:`0 \le t_j \le 1`.
+
+    Parameters
+    ----------
+    out : ndarray, shape (N, out) or (N, C, H, W)
+        The layer's output ``z`` (bias included).
+    bias : ndarray, shape (out,) or (C,)
+
+    Returns
+    -------
+    ndarray, the shape and dtype of ``out``
+
+    >>> input_share(np.array([[2.0, 2.0, 2.0, 0.0]]), np.array([0.5, -1.0, 3.0, 1.0])).tolist()
+    [[0.75, 1.0, 0.0, 0.0]]
+    """
+    b = bias.reshape((1, -1) + (1,) * (out.ndim - 2)).astype(out.dtype, copy=False)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.divide(b, out, out=np.zeros_like(out), where=out != 0)
+    np.subtract(1, t, out=t)
+    np.clip(t, 0, 1, out=t)
+    t[out == 0] = 0
+    return t
 
 
 class Term:
@@ -344,6 +379,12 @@ class LinearRule(Rule):
 
     epsilon = 0.0
 
+    @property
+    def absorbs_bias(self):
+        """``bias="absorb"``: the bias first keeps its share of ``R_j`` (:func:`input_share`), and the
+        rule's groups (without a bias) pass on the rest."""
+        return getattr(self, "bias", None) == "absorb"
+
     def layer_types(self):
         return ("LinearLayer",)
 
@@ -493,6 +534,10 @@ class LinearRule(Rule):
         """Steps 1 and 2 of every group on one block of outputs: ``[(term, coef * sign, s, W_t)]``."""
         weight_of = _modified_weights(weight, memo, reuse)
         z_plain = out
+        if self.absorbs_bias and bias is not None:     # the bias keeps its share first (input_share)
+            if z_plain is None:
+                z_plain = layer.linear(x, weight, bias)
+            R = (R * input_share(z_plain, bias)).astype(x.dtype, copy=False)
         steps = []
         for g, (group, terms) in enumerate(groups):
             Rg = R
@@ -500,8 +545,10 @@ class LinearRule(Rule):
                 if z_plain is None:
                     z_plain = layer.linear(x, weight, bias)
                 Rg = np.where(select(z_plain, group.where), R, 0).astype(x.dtype, copy=False)
-            if group.plain and out is not None:
+            if group.plain and out is not None and (group.bias is not None or bias is None):
                 z, own = out, False                        # step 1 was the recorded forward pass
+            elif group.plain and out is not None:          # ... minus the bias the group leaves out
+                z, own = out - bias.reshape((1, -1) + (1,) * (out.ndim - 2)), True
             elif g in prepared_z:
                 z, own = prepared_z[g], True               # step 1 was done with the forward pass
             else:                                          # step 1: z = sum_t sign_t forward(input_t, W_t) + b
@@ -607,6 +654,8 @@ class LinearRule(Rule):
         if connected is None:
             connected = np.ones(W.shape, dtype=bool)
         result = np.zeros(x.shape, dtype=np.result_type(x, W))
+        if self.absorbs_bias and b is not None:
+            R = R * input_share(x @ W.T + b, b)
         data = []
         for coef, q, bias, *where in self.explicit_groups(W, b, x, connected):
             z = q.sum(axis=2)

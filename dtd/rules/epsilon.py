@@ -1,5 +1,5 @@
 """LRP-0 and LRP-epsilon."""
-from .base import Group, LinearRule, Term, check_choice, negative, positive
+from .base import Group, LinearRule, Term, check_choice
 
 __all__ = ["Epsilon"]
 
@@ -19,15 +19,20 @@ class Epsilon(LinearRule):
 
     Zennit's ``Epsilon(epsilon)`` uses the same stabiliser; its default is 1e-6.
 
-    ``bias="absorb"`` lets into the denominator only the part of the bias that
-    agrees in sign with the neuron's output ``z_j`` (``b_j^+`` where
-    ``z_j > 0``, ``b_j^-`` where ``z_j < 0``; a neuron with ``z_j = 0`` sends
-    nothing): a bias of the output's sign absorbs its share as usual, one
-    against it is left out instead of making the inputs' share exceed ``R_j``,
-    so the messages sum to at most ``R_j`` (``|sum| <= |R_j|`` for the sign of
-    ``z_j``).  Not a preset's default (measured on the zoo's models in
-    ``docs/models.md``: it moves the sum toward absorbing, not always inside
-    [-0.1, 1.1]).
+    ``bias="absorb"`` (dtd's named presets): the bias may absorb relevance
+    but never create it.  The neuron first keeps the bias's share of
+    ``R_j`` and the inputs share the rest without a bias in the denominator,
+
+    .. math::
+
+        R_i = \sum_j \frac{x_i w_{ij}}{\sum_{i'} x_{i'} w_{i'j} + \epsilon\,\mathrm{sign}} t_j R_j,
+        \qquad t_j = \mathrm{clip}(1 - b_j / z_j, 0, 1)
+
+    (:func:`~dtd.rules.base.input_share`): with the bias of the output's sign
+    this is the plain rule (``t_j = (z_j - b_j) / z_j``); a bias against the
+    output's sign keeps nothing (the plain rule would give the inputs
+    ``(z_j - b_j) / z_j > 1`` of ``R_j``), and one that outweighs the inputs
+    keeps all (the plain rule would pass on a negative multiple of ``R_j``).
 
     >>> from dtd.layers import Dense
     >>> layer = Dense([[1.0, 3.0]], [0.0])
@@ -38,18 +43,19 @@ class Epsilon(LinearRule):
     reference = {
         "name": "LRP-0 / LRP-epsilon",
         "formula": "R_i = sum_j x_i w_ij / (sum_i' x_i' w_i'j + b_j + eps sign(z_j)) R_j",
-        "bias": "b_j (all of it)",
+        "bias": "b_j (all of it); bias='absorb': the share t_j = clip(1 - b_j / z_j, 0, 1) is passed on",
         "domain": "any x",
         "root": "LRP-0 only: x~ = 0 (t = 1), a root point only when b_j = 0",
         "direction": "v = x",
         "closed_form": "q_ij = x_i w_ij, denominator z_j + eps sign(z_j): LinearRule.explicit",
         "conservation": "eps = 0 and b = 0 (neurons with z_j = 0 send nothing); else b_j / z_j and "
-                        "eps / (|z_j| + eps) of R_j are absorbed",
+                        "eps / (|z_j| + eps) of R_j are absorbed ('absorb': 1 - t_j, in [0, 1])",
         "peers": {"Zennit": "Epsilon(epsilon)", "iNNvestigate": "EpsilonRule (lrp.epsilon); LRP-0: ZRule (lrp.z)",
                   "Captum": "EpsilonRule(epsilon)", "LRP Toolbox": "'epsilon', e; LRP-0: 'simple'"},
         "tests": ["tests/test_rules_closed_form.py::test_fast_path_equals_closed_form",
                   "tests/test_dtd_derivation.py::test_lrp0_is_dtd_at_the_origin",
                   "tests/test_properties.py::test_lrp0_with_zero_biases_is_conservative",
+                  "tests/test_rules_closed_form.py::test_absorb_passes_on_a_fraction_in_0_1_of_each_neuron",
                   "tests/test_crosscheck_zennit.py::test_rule_agrees"],
     }
 
@@ -64,13 +70,7 @@ class Epsilon(LinearRule):
         return f"Epsilon(epsilon={self.epsilon!r}{extra})"
 
     def groups(self, x, weight, bias):
-        if self.bias == "plain" or bias is None:
-            return [Group([Term(x)], bias, plain=True)]
-        return [Group([Term(x)], positive(bias), where="positive"),
-                Group([Term(x)], negative(bias), where="negative")]
+        return [Group([Term(x)], None if self.bias == "absorb" else bias, plain=True)]
 
     def explicit_groups(self, W, b, x, connected):
-        q = x[:, None, :] * W[None]
-        if self.bias == "plain" or b is None:
-            return [(1.0, q, b)]
-        return [(1.0, q, positive(b), "positive"), (1.0, q, negative(b), "negative")]
+        return [(1.0, x[:, None, :] * W[None], None if self.bias == "absorb" else b)]

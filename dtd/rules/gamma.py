@@ -25,15 +25,13 @@ class Gamma(LinearRule):
         What of the bias enters the denominator: ``b + gamma b^+`` (the
         default, as in Zennit), ``b`` unchanged (Captum's ``GammaRule``, which
         modifies only the weights), nothing (Captum's
-        ``set_bias_to_zero=True``, Zennit's ``zero_params='bias'``), or only
-        the part that agrees in sign with the neuron's output, boosted like
-        the weights: ``(1 + gamma) b^+`` (``(1 + gamma) b^-`` in the
-        generalised rule's group of ``z_j < 0``).  With ``"absorb"`` a neuron
-        never passes on more than its relevance: the messages sum to
-        ``R_j sum_i q_ij / (sum_i q_ij + (1 + gamma) b_j^+)``, a fraction
-        <= 1 (negative only where a bias of the output's sign outweighs the
-        inputs): a bias against the output's sign is left out instead of
-        inflating the inputs' share.
+        ``set_bias_to_zero=True``, Zennit's ``zero_params='bias'``), or
+        ``"absorb"`` (dtd's named presets): the bias keeps its share of the
+        output first and creates nothing, the rest is redistributed without a
+        bias in the denominator: the messages are those of ``"none"`` for
+        ``t_j R_j``, ``t_j = clip(1 - b_j / z_j, 0, 1)``
+        (:func:`~dtd.rules.base.input_share`; ``z_j`` the plain output), so
+        a neuron passes on exactly ``t_j R_j``.
     generalized : bool
         The generalised gamma rule (Andeol et al. 2021; Zennit's ``Gamma``):
         the contributions that agree in sign with the neuron's output
@@ -55,18 +53,19 @@ class Gamma(LinearRule):
     reference = {
         "name": "LRP-gamma",
         "formula": "R_i = sum_j x_i (w_ij + gamma w_ij^+) / (sum_i' x_i' (w_i'j + gamma w_i'j^+) + b_j + gamma b_j^+) R_j",
-        "bias": "b + gamma b^+ (default); bias='plain': b; 'none': nothing; 'absorb': (1 + gamma) b^+",
+        "bias": "b + gamma b^+ (default); bias='plain': b; 'none': nothing; 'absorb': t_j = clip(1 - b_j / z_j, 0, 1) "
+                "of R_j passed on by the rule without a bias",
         "domain": "x >= 0 with z_j > 0 where R_j != 0; generalized=True: any x and any sign of z_j",
         "root": "bias='none' only: x~ = x - t v, t_j = z_j / sum_i x_i (w_ij + gamma w_ij^+)",
         "direction": "v_i = x_i (1 + gamma 1[w_ij > 0]) (bias='none'; Montavon et al. 2019)",
         "closed_form": "q_ij = x_i (w_ij + gamma w_ij^+); generalized: x^+ (w + gamma w^+) + x^- (w + gamma w^-) "
                        "for z_j > 0, w^+ and w^- exchanged for z_j < 0: LinearRule.explicit",
         "conservation": "bias='none' (or b = 0) and a non-zero denominator; a bias absorbs its share; "
-                        "'absorb' never passes on more than R_j",
+                        "'absorb' passes on t_j R_j, t_j in [0, 1]",
         "peers": {"Zennit": "Gamma(gamma) (the generalised rule: generalized=True)", "iNNvestigate": "-",
                   "Captum": "GammaRule(gamma) (bias='plain')", "LRP Toolbox": "-"},
         "tests": ["tests/test_rules_closed_form.py::test_fast_path_equals_closed_form",
-                  "tests/test_rules_closed_form.py::test_gamma_absorb_never_passes_on_more_than_it_receives",
+                  "tests/test_rules_closed_form.py::test_absorb_passes_on_a_fraction_in_0_1_of_each_neuron",
                   "tests/test_rule_options.py::test_generalized_gamma_by_hand",
                   "tests/test_crosscheck_captum.py::test_gamma_bias_is_not_boosted"],
     }
@@ -91,10 +90,8 @@ class Gamma(LinearRule):
 
     def _bias(self, b, part):
         """The denominator's bias, with ``part`` (positive or negative) boosted by gamma."""
-        if b is None or self.bias == "none":
+        if b is None or self.bias in ("none", "absorb"):    # absorb: the share is kept first (input_share)
             return None
-        if self.bias == "absorb":
-            return (1.0 + self.gamma) * part(b)
         return b + self.gamma * part(b) if self.bias == "gamma" else b
 
     def groups(self, x, weight, bias):
