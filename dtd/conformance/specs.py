@@ -65,6 +65,8 @@ _BIAS = {
     ("AlphaBeta", None): "b+ in z+, b- in z-",
     ("AlphaBeta", "parts"): "b+ in z+, b- in z-",
     ("AlphaBeta", "absorb"): "b+ in z+ where z > 0, b- in z- where z < 0",
+    ("AlphaBeta", "whole"): "b in z+ and b in z-",
+    ("AlphaBeta", "none"): "none",
     ("ZPlus", "none"): "none",
     ("ZPlus", "positive"): "b+",
     ("ZPlus", "plain"): "b",

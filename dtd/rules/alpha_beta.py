@@ -45,7 +45,7 @@ class AlphaBeta(LinearRule):
         which keeps ``sum_i R_i = R_j`` wherever alpha-beta's two-part form
         would (dtd's named presets use it; with ``beta = 0`` there is no
         negative part and the rule is z+ either way).
-    bias : {"parts", "absorb"}
+    bias : {"parts", "absorb", "whole", "none"}
         ``"parts"`` (the default, as the peers): ``b^+`` in the positive
         denominator, ``b^-`` in the negative one.  A negative bias then makes
         the negative part's messages smaller than ``z^-`` and the neuron passes
@@ -55,6 +55,20 @@ class AlphaBeta(LinearRule):
         into the negative one where ``z_j < 0``; a neuron with ``z_j = 0``
         sends nothing), so a neuron passes on at most ``R_j``
         (``alpha f^+ - beta`` with ``f^+ in [0, 1]``).  dtd's named presets use it.
+        ``"whole"`` (iNNvestigate's ``AlphaBetaRule(bias=True)``, as in its
+        ``lrp.alpha_2_beta_1``, ``lrp.alpha_1_beta_0`` and
+        ``lrp.sequential_preset_a``/``_b``): the whole bias ``b_j`` in *both*
+        denominators,
+
+        .. math::
+
+            R_i = \sum_j \Big(\alpha \frac{z_{ij}^+}{\sum_{i'} z_{i'j}^+ + b_j}
+                            - \beta \frac{z_{ij}^-}{\sum_{i'} z_{i'j}^- + b_j}\Big) R_j .
+
+        A denominator can then be zero or change sign (``b_j = -sum z^+``),
+        and the stabiliser, if any, follows the sign of the sum.  ``"none"``
+        (iNNvestigate's ``bias=False``, its ``_IB`` analyzers and ``lrp.z_plus``):
+        no bias in either denominator.
 
     Raises
     ------
@@ -71,14 +85,14 @@ class AlphaBeta(LinearRule):
         "name": "LRP-alpha-beta",
         "formula": "R_i = sum_j (alpha z_ij^+ / (sum_i' z_i'j^+ + b_j^+) - beta z_ij^- / (sum_i' z_i'j^- + b_j^-)) R_j, "
                    "z_ij = x_i w_ij",
-        "bias": "b^+ in the positive part, b^- in the negative part",
+        "bias": "b^+ in the positive part, b^- in the negative part (bias='whole': b in both; 'none': none)",
         "domain": "any x (signed inputs by the sign of the products)",
         "closed_form": "two groups, q^+ = max(0, x_i w_ij) with coefficient alpha and q^- = min(0, x_i w_ij) with "
                        "-beta: LinearRule.explicit",
         "conservation": "alpha - beta = 1, zero biases and both parts non-zero (one_sided='conserve': also "
                         "neurons with one empty part); AlphaBeta(1, 0) = ZPlus for b <= 0",
         "peers": {"Zennit": "AlphaBeta(alpha, beta)",
-                  "iNNvestigate": "AlphaBetaRule (lrp.alpha_beta, lrp.alpha_2_beta_1; whole b in both parts)",
+                  "iNNvestigate": "AlphaBetaRule (lrp.alpha_beta, lrp.alpha_2_beta_1): bias='whole'; _IB: bias='none'",
                   "Captum": "Alpha1_Beta0_Rule (alpha = 1 only)", "LRP Toolbox": "'alphabeta', alpha (beta = alpha - 1)"},
         "tests": ["tests/test_rules_closed_form.py::test_fast_path_equals_closed_form",
                   "tests/test_rules_closed_form.py::test_alpha1_beta0_equals_zplus_when_bias_nonpositive",
@@ -91,11 +105,11 @@ class AlphaBeta(LinearRule):
         self.alpha, self.beta = float(alpha), float(beta)
         self.epsilon = float(epsilon)
         self.one_sided = check_choice(one_sided, ("drop", "conserve"), "AlphaBeta", "one_sided")
-        self.bias = check_choice(bias, ("parts", "absorb"), "AlphaBeta", "bias")
+        self.bias = check_choice(bias, ("parts", "absorb", "whole", "none"), "AlphaBeta", "bias")
 
     def __repr__(self):
         extra = ", one_sided='conserve'" if self.one_sided == "conserve" else ""
-        extra += ", bias='absorb'" if self.bias == "absorb" else ""
+        extra += f", bias={self.bias!r}" if self.bias != "parts" else ""
         return f"AlphaBeta(alpha={self.alpha!r}, beta={self.beta!r}, epsilon={self.epsilon!r}{extra})"
 
     def _share(self, steps):
@@ -120,6 +134,8 @@ class AlphaBeta(LinearRule):
                 if self.beta:
                     groups.append(Group(minus, b_minus, -self.beta, where=where))
             return groups
+        if self.bias in ("whole", "none"):
+            bp = bn = bias if self.bias == "whole" else None
         groups = [Group(plus, bp, self.alpha)]
         if self.beta:
             groups.append(Group(minus, bn, -self.beta))
@@ -134,6 +150,10 @@ class AlphaBeta(LinearRule):
                 if self.beta:
                     out.append((-self.beta, negative(z), b_minus, where))
             return out
+        if b is None or self.bias == "none":
+            bp = bn = None
+        else:
+            bp, bn = (positive(b), negative(b)) if self.bias == "parts" else (b, b)
         if not self.beta:
-            return [(self.alpha, positive(z), positive(b))]
-        return [(self.alpha, positive(z), positive(b)), (-self.beta, negative(z), negative(b))]
+            return [(self.alpha, positive(z), bp)]
+        return [(self.alpha, positive(z), bp), (-self.beta, negative(z), bn)]
