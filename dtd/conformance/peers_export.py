@@ -58,6 +58,8 @@ TOOLBOX_RULES = (("simple", None), ("epsilon", 0.01), ("alphabeta", 2.0), ("ww",
 #: rules run on the max-pooling model (the Toolbox's 'ww'/'flat' spread R uniformly over a MaxPool window,
 #: which no dtd rule for MaxPool2d does)
 MAXPOOL_RULES = (("simple", None), ("epsilon", 0.01), ("alphabeta", 2.0))
+#: further (rule, param) pairs run on the two seeded models by ``--extra`` (:func:`run_toolbox_extra`)
+EXTRA_RULES = (("alphabeta", 1.0), ("epsilon", 0.1))
 N_INPUTS = 8
 
 
@@ -183,6 +185,43 @@ def run_toolbox(toolbox_dir, out, commit=None):
         json.dump(meta, f, indent=1)
     return arrays, meta
 
+
+
+def run_toolbox_extra(toolbox_dir, out, commit=None):
+    """Run :data:`EXTRA_RULES` on the two seeded models, on the inputs already stored in ``out/relevance.npz``.
+
+    Writes ``out/extra.npz`` (``M/RULE@PARAM``, NCHW, and ``x``, the inputs used) and ``out/extra.json``;
+    ``relevance.npz`` is read, never rewritten (its inputs are MNIST digits, which need not be installed).
+    """
+    toolbox_dir = os.path.abspath(toolbox_dir)
+    sys.path.insert(0, os.path.join(toolbox_dir, "python"))
+    if not hasattr(np, "float"):
+        raise SystemExit("the LRP Toolbox needs numpy.float: see this module's docstring")
+    model_io = importlib.import_module("model_io")
+    with np.load(os.path.join(out, "relevance.npz"), allow_pickle=False) as d:
+        x = d["x"]
+    x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    arrays = {"x": x}
+    for name in ("maxpool-net", "linear-net"):
+        nn = model_io.read(os.path.join(out, f"{name}.txt"))
+        if nn.modules[-1].__class__.__name__ == "SoftMax":
+            nn.drop_softmax_output_layer()
+        y = nn.forward(x_nhwc)
+        mask = np.zeros_like(y)
+        mask[np.arange(len(y)), np.argmax(y, axis=1)] = 1
+        for rule, param in EXTRA_RULES:
+            nn.forward(x_nhwc)
+            arrays[f"{name}/{rule}@{param}"] = np.asarray(nn.lrp(y * mask, rule, param)).transpose(0, 3, 1, 2)
+    np.savez_compressed(os.path.join(out, "extra.npz"), **arrays)
+    meta = {"peer": "LRP Toolbox, python/ with NumPy", "toolbox_commit": commit or _git_commit(toolbox_dir),
+            "numpy": np.__version__, "python": sys.version.split()[0],
+            "inputs": "x of relevance.npz (stored again here as x)",
+            "rules": {"maxpool-net": [[r, p] for r, p in EXTRA_RULES], "linear-net": [[r, p] for r, p in EXTRA_RULES]},
+            "keys": "M/RULE@PARAM", "start": "R0 = ypred * one_hot(argmax(ypred)), as relevance.npz",
+            "call": "nn.forward(X_nhwc); nn.lrp(R0, rule, param); relevance stored transposed to NCHW"}
+    with open(os.path.join(out, "extra.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    return arrays, meta
 
 
 # -- iNNvestigate ----------------------------------------------------------------------------------------------------
@@ -403,6 +442,8 @@ def main(argv=None):
     p.add_argument("--toolbox-dir", help="a checkout of sebastian-lapuschkin/lrp_toolbox (--peer toolbox)")
     p.add_argument("--commit", help="the checkout's git commit, if it is not a git work tree")
     p.add_argument("--out", help="default: data/golden/peers/PEER")
+    p.add_argument("--extra", action="store_true",
+                   help="--peer toolbox: only run EXTRA_RULES on the inputs stored in OUT/relevance.npz (extra.npz)")
     a = p.parse_args(argv)
     out = a.out or os.path.join("data", "golden", "peers", a.peer)
     if a.peer == "innvestigate":
@@ -412,7 +453,8 @@ def main(argv=None):
         return
     if not a.toolbox_dir:
         p.error("--peer toolbox needs --toolbox-dir")
-    arrays, meta = run_toolbox(a.toolbox_dir, out, a.commit)
+    run = run_toolbox_extra if a.extra else run_toolbox
+    arrays, meta = run(a.toolbox_dir, out, a.commit)
     print(f"wrote {out}: {len(arrays)} arrays, Toolbox commit {meta['toolbox_commit']}")
 
 
