@@ -1,4 +1,9 @@
-"""dtd rules that reproduce Zennit's and Captum's (the mappings of ``docs/backends.md``, as code).
+"""dtd rules that reproduce Zennit's, Captum's, the LRP Toolbox's and iNNvestigate's (the mappings of
+``docs/backends.md``, as code).
+
+:func:`lrp_toolbox` and :func:`innvestigate` are held to the peers' stored outputs
+(``data/golden/peers/``) by ``tests/test_crosscheck_toolbox.py`` and
+``tests/test_crosscheck_innvestigate.py``; the rest of this docstring is about Zennit and Captum.
 
 ``zennit(name, ...)`` and ``captum(name, ...)`` return a dtd composite that,
 passed to :meth:`dtd.Sequential.explain`, gives the peer's relevance times
