@@ -22,6 +22,10 @@ documented SumPool mapping (``Epsilon(e)`` on the scaled pooling) is 2.5e-2
 off for ``'epsilon', 0.01``, checked below so that these arrays are known to
 tell the two apart.  float32 (input cast, the
 stored arrays are float64): 1e-5, the issue's target; measured 1.3e-7 to 1.1e-6.
+
+``extra.npz`` (``peers_export --peer toolbox --extra``, on the same inputs): 'alphabeta' 1
+(dtd's ``AlphaBeta(1, 0, epsilon=1e-16)``, b+ in the denominator) and 'epsilon' 0.1 on the two
+seeded models; measured 4.8e-16 to 8.3e-16 (float32: 1.9e-7 to 4.6e-7).
 """
 import json
 import os
@@ -163,3 +167,25 @@ def test_alphabeta_on_sumpool_with_signed_inputs_is_not_reproduced(stored):
     ours_win = ours[:, 0].reshape(n, 16, 2, 16, 2).transpose(0, 1, 3, 2, 4).reshape(n, 256, 4)[np.arange(n), target]
     np.testing.assert_allclose(ours_win, linear, rtol=1e-12, atol=1e-15)
     assert _rel(ours, T) > 1e-2
+
+
+EXTRA = [(m, r, p) for m in ("maxpool-net", "linear-net") for r, p in (("alphabeta", 1.0), ("epsilon", 0.1))]
+
+
+@pytest.fixture(scope="module")
+def extra():
+    with np.load(os.path.join(HERE, "extra.npz"), allow_pickle=False) as d:
+        return {k: d[k] for k in d.files}
+
+
+@pytest.mark.parametrize("dtype,tol", [("float64", 1e-10), ("float32", 1e-5)])
+@pytest.mark.parametrize("model,rule,param", EXTRA)
+def test_mapping_reproduces_the_toolbox_extra_parameters(stored, extra, model, rule, param, dtype, tol):
+    """'alphabeta' with alpha = 1 (beta = 0: only the positive part, b+ in its denominator) and
+    'epsilon' 0.1 (ten times the stored run's), on the seeded models."""
+    assert np.array_equal(extra["x"], stored["x"])
+    T = extra[f"{model}/{rule}@{param}"]
+    R = _net(model).explain(extra["x"].astype(dtype), lrp_toolbox(rule, param))
+    assert np.abs(T).max() > 0
+    assert _rel(R, T) < tol
+    assert _rel(T, stored[f"{model}/{rule}"]) > 1e-3      # not the stored parameter's relevance

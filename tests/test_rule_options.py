@@ -4,6 +4,9 @@
   the fast path equals the closed form over the explicit matrix (rtol 1e-10:
   both sum the same products in another order), and hand-computed numbers.
 - ``WinnerTakeAll(ties="first")`` against a plain loop over windows.
+- ``AlphaBeta(bias="whole"|"none")`` (iNNvestigate's whole bias in both parts, and its ``_IB`` rules):
+  fast path = closed form, and the formula written out with NumPy and by hand (rtol 1e-14).
+- ``GradientPass`` on a ReLU: ``R * 1[x > 0]`` exactly (iNNvestigate's separate ReLU layers).
 """
 import zlib
 
@@ -11,7 +14,8 @@ import numpy as np
 import pytest
 
 from dtd.layers import Conv2d, Dense, MaxPool2d
-from dtd.rules import Gamma, WinnerTakeAll, WSquare, ZPlus
+from dtd.layers import Flatten, ReLU
+from dtd.rules import AlphaBeta, Gamma, GradientPass, WinnerTakeAll, WSquare, ZPlus
 
 from _matrices import dense_matrix
 
@@ -26,6 +30,10 @@ OPTION_RULES = {
     "zplus-positive-eps": ZPlus(epsilon=0.1, bias="positive"),
     "wsquare-square": WSquare(bias="square"),
     "wsquare-square-eps": WSquare(epsilon=0.1, bias="square"),
+    "alphabeta-whole": AlphaBeta(2, 1, bias="whole"),
+    "alphabeta-whole-eps": AlphaBeta(3, 2, epsilon=0.1, bias="whole"),
+    "alpha1beta0-whole": AlphaBeta(1, 0, bias="whole"),
+    "alphabeta-none": AlphaBeta(2, 1, bias="none"),
 }
 
 LAYERS = {
@@ -141,7 +149,62 @@ def test_winner_take_all_first_keeps_float32():
     (lambda: ZPlus(bias="square"), r"ZPlus: bias must be one of 'none', 'positive', 'plain'"),
     (lambda: WSquare(bias="plain"), r"WSquare: bias must be one of 'none', 'square'"),
     (lambda: WinnerTakeAll(ties="last"), r"WinnerTakeAll: ties must be one of 'split', 'first'"),
+    (lambda: AlphaBeta(2, 1, bias="plain"), r"AlphaBeta: bias must be one of 'parts', 'absorb', 'whole', 'none'"),
 ])
 def test_bad_options(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def _alphabeta_whole_numpy(W, b, x, R, alpha, beta, bias):
+    """iNNvestigate's AlphaBetaRule written out: z+_ij = max(0, x_i w_ij), denominators sum_i z+_ij + b_j and
+    sum_i z-_ij + b_j (bias="whole"), or without b (bias="none"); 0 where a denominator is 0."""
+    z = x[:, None, :] * W[None]                  # (N, out, in)
+    zp, zn = np.maximum(z, 0), np.minimum(z, 0)
+    bb = b if bias == "whole" else 0 * b
+    dp, dn = zp.sum(2) + bb, zn.sum(2) + bb
+    sp = np.divide(R, dp, out=np.zeros_like(R), where=dp != 0)
+    sn = np.divide(R, dn, out=np.zeros_like(R), where=dn != 0)
+    return alpha * np.einsum("nji,nj->ni", zp, sp) - beta * np.einsum("nji,nj->ni", zn, sn)
+
+
+@pytest.mark.parametrize("bias", ["whole", "none"])
+@pytest.mark.parametrize("alpha,beta", [(2.0, 1.0), (1.0, 0.0), (3.0, 2.0)])
+def test_alphabeta_whole_and_no_bias_against_numpy(alpha, beta, bias):
+    rng = np.random.default_rng(15)
+    W, b = rng.normal(size=(6, 9)), rng.normal(size=6)
+    x, R = rng.normal(size=(4, 9)), rng.normal(size=(4, 6))
+    rule = AlphaBeta(alpha, beta, bias=bias)
+    ref = _alphabeta_whole_numpy(W, b, x, R, alpha, beta, bias)
+    np.testing.assert_allclose(Dense(W, b).relevance(x, R, rule), ref, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(rule.explicit(W, b, x, R), ref, rtol=1e-12, atol=1e-14)
+    if bias == "whole" and beta:
+        # b in both parts is not b+ / b- (the default): the two differ on this layer
+        assert np.abs(Dense(W, b).relevance(x, R, AlphaBeta(alpha, beta)) - ref).max() > 1e-3
+
+
+def test_alphabeta_whole_bias_by_hand():
+    """One neuron, w = [1, -2], b = 0.5, x = [2, 1], R = 1: z+ = [2, 0], z- = [0, -2];
+    alpha 2, beta 1: 2 [2, 0] / (2 + 0.5) - [0, -2] / (-2 + 0.5) = [1.6, -4/3];
+    the default (b+ = 0.5 in z+, b- = 0 in z-): 2 [2, 0] / 2.5 - [0, -2] / -2 = [1.6, -1]."""
+    layer, x, R = Dense([[1.0, -2.0]], [0.5]), np.array([[2.0, 1.0]]), np.array([[1.0]])
+    np.testing.assert_allclose(layer.relevance(x, R, AlphaBeta(2, 1, bias="whole")), [[1.6, -4 / 3]], rtol=1e-15)
+    np.testing.assert_allclose(layer.relevance(x, R, AlphaBeta(2, 1)), [[1.6, -1.0]], rtol=1e-15)
+    np.testing.assert_allclose(layer.relevance(x, R, AlphaBeta(2, 1, bias="none")), [[2.0, -1.0]], rtol=1e-15)
+    assert repr(AlphaBeta(2, 1, bias="whole")) == "AlphaBeta(alpha=2.0, beta=1.0, epsilon=0.0, bias='whole')"
+    assert repr(AlphaBeta(2, 1)) == "AlphaBeta(alpha=2.0, beta=1.0, epsilon=0.0)"
+
+
+def test_gradient_pass_on_relu_closed_form():
+    """R_x = R_y 1[x > 0] on a ReLU (0 at x = 0: TensorFlow's ReLU gradient); Flatten: the reshape; float32 kept."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3, 2, 4, 4))
+    x[0, 0, 0, :2] = 0.0
+    R = rng.normal(size=x.shape)
+    for dtype in (np.float64, np.float32):
+        out = GradientPass().relevance(ReLU(), x.astype(dtype), R.astype(dtype))
+        assert out.dtype == dtype
+        np.testing.assert_array_equal(out, np.where(x > 0, R, 0).astype(dtype))
+    np.testing.assert_array_equal(GradientPass().relevance(Flatten(), x, R.reshape(3, -1)), R)
+    with pytest.raises(TypeError, match="GradientPass"):
+        Dense(np.ones((1, 1))).check_rule(GradientPass())

@@ -1,4 +1,9 @@
-"""dtd rules that reproduce Zennit's and Captum's (the mappings of ``docs/backends.md``, as code).
+"""dtd rules that reproduce Zennit's, Captum's, the LRP Toolbox's and iNNvestigate's (the mappings of
+``docs/backends.md``, as code).
+
+:func:`lrp_toolbox` and :func:`innvestigate` are held to the peers' stored outputs
+(``data/golden/peers/``) by ``tests/test_crosscheck_toolbox.py`` and
+``tests/test_crosscheck_innvestigate.py``; the rest of this docstring is about Zennit and Captum.
 
 ``zennit(name, ...)`` and ``captum(name, ...)`` return a dtd composite that,
 passed to :meth:`dtd.Sequential.explain`, gives the peer's relevance times
@@ -40,10 +45,11 @@ import numpy as np
 from ..composites import Composite
 from ..layers import Affine, AvgPool2d, Conv2d, Dense, MaxPool2d, SumPool2d, ZeroPad2d
 from ..merge import Add
-from ..rules import AlphaBeta, Epsilon, Flat, Gamma, PassThrough, WinnerTakeAll, WSquare, ZBox, ZPlus
+from ..rules import AlphaBeta, Epsilon, Flat, Gamma, GradientPass, PassThrough, WinnerTakeAll, WSquare, ZBox, ZPlus
 
 __all__ = ["PeerComposite", "zennit", "captum", "zennit_canonized", "lrp_toolbox", "ToolboxComposite",
-           "ZENNIT_NAMES", "CAPTUM_NAMES", "TOOLBOX_NAMES"]
+           "ZENNIT_NAMES", "CAPTUM_NAMES", "TOOLBOX_NAMES", "innvestigate", "innvestigate_network",
+           "InnvestigateComposite", "INNVESTIGATE_NAMES"]
 
 ZENNIT_NAMES = ("Epsilon", "ZPlus", "AlphaBeta", "Gamma", "WSquare", "Flat", "ZBox",
                 "EpsilonPlus", "EpsilonGammaBox", "EpsilonAlpha2Beta1")
@@ -391,3 +397,165 @@ def lrp_toolbox(rule, param=None):
     if rule == "flat":
         return ToolboxComposite(rule, Flat(), lambda c: Flat(), no_max)
     raise ValueError(f"unknown LRP Toolbox rule {rule!r}; known: {', '.join(TOOLBOX_NAMES)}")
+
+
+#: iNNvestigate 2.1.2's analyzers that :func:`innvestigate` maps (``innvestigate.analyzer.analyzers`` names)
+INNVESTIGATE_NAMES = ("lrp.z", "lrp.epsilon", "lrp.w_square", "lrp.flat", "lrp.alpha_beta", "lrp.alpha_2_beta_1",
+                      "lrp.alpha_2_beta_1_IB", "lrp.alpha_1_beta_0", "lrp.alpha_1_beta_0_IB", "lrp.z_plus",
+                      "lrp.z_plus_fast", "lrp.sequential_preset_a", "lrp.sequential_preset_b",
+                      "lrp.sequential_preset_a_flat", "lrp.sequential_preset_b_flat", "deep_taylor",
+                      "deep_taylor.bounded", "input_t_gradient")
+
+
+class InnvestigateComposite(PeerComposite):
+    """iNNvestigate's rules (see :func:`innvestigate`): ``dense``/``conv`` on Dense/Conv2d (``first`` on the
+    first of them, if given), ``pool`` on average pooling, the gradient on max pooling
+    (``WinnerTakeAll(ties='first')``),
+    ``relu`` on ReLU layers, the gradient (a reshape) on Flatten."""
+
+    def __init__(self, name, conv, dense, pool, relu, first=None):
+        super().__init__("iNNvestigate", name, conv, dense, pool)
+        self.relu, self.first = relu, first
+
+    def assign(self, layers):
+        from ..layers import Flatten, ReLU
+        out, first_seen = [], False
+        for i, layer in enumerate(layers):
+            if isinstance(layer, (Conv2d, Dense)):
+                rule = self.conv if isinstance(layer, Conv2d) else self.dense
+                out.append(self.first if self.first is not None and not first_seen else rule)
+                first_seen = True
+            elif isinstance(layer, AvgPool2d):
+                out.append(self.pool)
+            elif isinstance(layer, MaxPool2d):
+                out.append(WinnerTakeAll(ties="first"))
+            elif isinstance(layer, ReLU):
+                out.append(self.relu)
+            elif isinstance(layer, Flatten):
+                out.append(None)
+            else:
+                raise ValueError(f"iNNvestigate {self.name}: no mapping for layer {i} ({type(layer).__name__}); "
+                                 "mapped and tested: Dense, Conv2d, AvgPool2d, MaxPool2d, ReLU, Flatten")
+        return out
+
+
+def innvestigate(name, *, relu_layers=False, epsilon=None, alpha=None, beta=None, low=None, high=None):
+    r"""The dtd composite that reproduces iNNvestigate 2.1.2's analyzer ``name`` (``create_analyzer(name, model)``).
+
+    For a Keras ``Sequential``-style model of ``Dense``/``Conv2D`` (ReLU or linear activation),
+    ``MaxPooling2D``, ``AveragePooling2D``, ``Flatten`` and ``keras.layers.ReLU``, loaded into dtd
+    with each fused ReLU as a :class:`~dtd.layers.ReLU` layer.  iNNvestigate's ``max_activation``
+    selection starts from the largest output ``f_c(x)``, its ``index`` selection from ``f_c(x)`` at
+    the index: dtd's start with ``target=None`` or ``target=c`` (both measured).
+
+    ================================ ======================================================================
+    analyzer                         dtd rule on Dense and Conv2d
+    ================================ ======================================================================
+    ``lrp.z``, ``input_t_gradient``  ``Epsilon(0)``
+    ``lrp.epsilon`` (e = 1e-7)       ``Epsilon(e)``
+    ``lrp.w_square``                 ``WSquare()``
+    ``lrp.flat``                     ``Flat()``
+    ``lrp.alpha_beta`` (a, b)        ``AlphaBeta(a, b, bias="whole")``
+    ``lrp.alpha_2_beta_1``           ``AlphaBeta(2, 1, bias="whole")`` (``_IB``: ``bias="none"``)
+    ``lrp.alpha_1_beta_0``           ``AlphaBeta(1, 0, bias="whole")`` (``_IB``: ``bias="none"``)
+    ``lrp.z_plus``                   ``ZPlus()`` (= ``AlphaBeta(1, 0, bias="none")``)
+    ``lrp.z_plus_fast``              ``ZPlus()`` (inputs ``x >= 0`` only: iNNvestigate computes ``x w^+``)
+    ``lrp.sequential_preset_a``      Dense ``Epsilon(e)`` (e = 0.1), Conv2d ``AlphaBeta(1, 0, bias="whole")``
+    ``lrp.sequential_preset_b``      Dense ``Epsilon(e)`` (e = 0.1), Conv2d ``AlphaBeta(2, 1, bias="whole")``
+    ``..._flat``                     the same, ``Flat()`` on the first Dense/Conv2d
+    ``deep_taylor``                  ``ZPlus()``; average pooling its gradient (``Flat()``)
+    ``deep_taylor.bounded``          the same, ``ZBox(low, high)`` on the first Dense/Conv2d
+    ================================ ======================================================================
+
+    Everywhere: average pooling ``Epsilon(0)`` (iNNvestigate's z-rule; ``deep_taylor``: ``Flat()``),
+    max pooling its gradient, ``WinnerTakeAll(ties="first")``, Flatten its gradient (a reshape).  A ReLU
+    fused into a Keras layer passes relevance (``PassThrough``); a separate ``keras.layers.ReLU``
+    (``relu_layers=True``: every dtd ReLU is one) is reversed by its gradient,
+    :class:`~dtd.rules.GradientPass` (under ``deep_taylor`` too).  ``deep_taylor``
+    appends a ``keras.layers.ReLU`` to the model's output (its ``_prepare_model``): explain the
+    network :func:`innvestigate_network` returns, whose start is :math:`\max(0, f_c(x))`.
+    Not reproduced (measured in ``tests/test_crosscheck_innvestigate.py``): ``lrp.z_plus_fast`` on
+    signed inputs (it computes :math:`x_i w_{ij}^+ / \sum_{i'} x_{i'} w_{i'j}^+` there, which no dtd
+    rule does; after a ReLU it is ``ZPlus()``), and ``gradient`` at tied maxima (TensorFlow sends
+    the gradient to the first maximum, :meth:`dtd.Sequential.gradient` shares it).
+    iNNvestigate's ``safe_divide`` adds ``1e-7`` to a denominator that is exactly 0, dtd sends 0:
+    they differ only where a neuron's denominator is exactly 0 and one of its messages is not.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`INNVESTIGATE_NAMES`; ``"gradient"`` is not a relevance (ValueError: use
+        :meth:`dtd.Sequential.gradient`).
+    relu_layers : bool
+        Whether the Keras model's ReLUs are separate ``keras.layers.ReLU`` layers (else fused activations).
+    epsilon, alpha, beta, low, high
+        The analyzer's parameters (iNNvestigate's defaults: ``epsilon`` 1e-7 for ``lrp.epsilon``, 0.1 for
+        the presets; ``low``/``high`` required for ``deep_taylor.bounded``).
+
+    Returns
+    -------
+    InnvestigateComposite
+
+    >>> from dtd.layers import Conv2d, Dense, Flatten, MaxPool2d, ReLU
+    >>> layers = [Conv2d(np.ones((1, 1, 1, 1))), ReLU(), MaxPool2d(1), Flatten(), Dense(np.ones((1, 1)))]
+    >>> innvestigate("lrp.sequential_preset_b").assign(layers)[:3]
+    [AlphaBeta(alpha=2.0, beta=1.0, epsilon=0.0, bias='whole'), None, WinnerTakeAll(ties='first')]
+    """
+    relu = GradientPass() if relu_layers else None
+    z = Epsilon(0.0)
+    if name in ("lrp.z", "input_t_gradient"):
+        return InnvestigateComposite(name, z, z, z, relu)
+    if name == "lrp.epsilon":
+        r = Epsilon(1e-7 if epsilon is None else epsilon)
+        return InnvestigateComposite(name, r, r, z, relu)
+    if name in ("lrp.w_square", "lrp.flat"):
+        r = WSquare() if name == "lrp.w_square" else Flat()
+        return InnvestigateComposite(name, r, r, z, relu)
+    ab = {"lrp.alpha_2_beta_1": (2.0, 1.0, "whole"), "lrp.alpha_2_beta_1_IB": (2.0, 1.0, "none"),
+          "lrp.alpha_1_beta_0": (1.0, 0.0, "whole"), "lrp.alpha_1_beta_0_IB": (1.0, 0.0, "none")}
+    if name == "lrp.alpha_beta":
+        if alpha is None or beta is None:
+            raise ValueError("iNNvestigate lrp.alpha_beta: give alpha and beta")
+        ab[name] = (alpha, beta, "whole")
+    if name in ab:
+        a, b, bias = ab[name]
+        r = AlphaBeta(a, b, bias=bias)
+        return InnvestigateComposite(name, r, r, z, relu)
+    if name in ("lrp.z_plus", "lrp.z_plus_fast"):
+        return InnvestigateComposite(name, ZPlus(), ZPlus(), z, relu)
+    if name.startswith("lrp.sequential_preset_"):
+        kind = name[len("lrp.sequential_preset_"):]
+        if kind not in ("a", "b", "a_flat", "b_flat"):
+            raise ValueError(f"unknown iNNvestigate analyzer {name!r}")
+        conv = AlphaBeta(1.0, 0.0, bias="whole") if kind[0] == "a" else AlphaBeta(2.0, 1.0, bias="whole")
+        dense = Epsilon(0.1 if epsilon is None else epsilon)
+        return InnvestigateComposite(name, conv, dense, z, relu, first=Flat() if kind.endswith("flat") else None)
+    if name in ("deep_taylor", "deep_taylor.bounded"):
+        first = None
+        if name == "deep_taylor.bounded":
+            if low is None or high is None:
+                raise ValueError("iNNvestigate deep_taylor.bounded: give low and high")
+            first = ZBox(low, high)
+        return InnvestigateComposite(name, ZPlus(), ZPlus(), Flat(), relu, first=first)
+    if name == "gradient":
+        raise ValueError("iNNvestigate 'gradient' is the gradient of f_c (starting from 1), not a relevance: "
+                         "dtd's net.gradient(x, target) reproduces it")
+    raise ValueError(f"unknown iNNvestigate analyzer {name!r}; known: {', '.join(INNVESTIGATE_NAMES)}")
+
+
+def innvestigate_network(net, name):
+    """The network iNNvestigate's analyzer ``name`` explains for the model ``net``: for ``deep_taylor`` and
+    ``deep_taylor.bounded`` ``net`` with a :class:`~dtd.layers.ReLU` appended (its ``_prepare_model`` adds a
+    ``keras.layers.ReLU`` on the output, so the start is ``max(0, f_c(x))``), else ``net`` itself.
+
+    >>> from dtd.layers import Dense
+    >>> from dtd.network import Sequential
+    >>> n = innvestigate_network(Sequential([Dense(np.ones((1, 1)))]), "deep_taylor")
+    >>> [type(layer).__name__ for layer in n.layers]
+    ['Dense', 'ReLU']
+    """
+    if not name.startswith("deep_taylor"):
+        return net
+    from ..layers import ReLU
+    from ..network import Sequential
+    return Sequential(list(net.layers) + [ReLU()])

@@ -1,7 +1,21 @@
 """Run a peer implementation on a fixed catalogue and store its relevances (issue 15, "Run the peers").
 
-Only ``--peer toolbox`` (the LRP Toolbox, sebastian-lapuschkin/lrp_toolbox) is
-implemented.  The Toolbox has no package: bring its repository here (any
+``--peer innvestigate`` (iNNvestigate 2.1.2 on TensorFlow 2.14.1, in its own
+virtual environment; TensorFlow and iNNvestigate are imported only on that
+path, see :func:`run_innvestigate` and ``data/golden/peers/README.md``)::
+
+    /work/venv-tf/bin/python -m dtd.conformance.peers_export --peer innvestigate \
+        --out data/golden/peers/innvestigate
+
+runs every analyzer of :data:`INNVESTIGATE_ANALYZERS` on the seeded nets of
+:func:`innvestigate_catalogue` (Keras models built from the same arrays as the
+dtd nets it saves beside the relevances) in float64 and float32, and writes
+``relevance.npz`` (``<net>/x``, ``<dtype>/<net>/output``, ``<dtype>/<net>/<key>``,
+``<dtype>/<net>/index/<key>``, ``<net>/index-target``), ``<net>.npz`` (dtd models)
+and ``versions.json``.
+
+``--peer toolbox`` runs the LRP Toolbox (sebastian-lapuschkin/lrp_toolbox).
+The Toolbox has no package: bring its repository here (any
 checkout with ``python/`` and ``models/MNIST/LeNet-5.txt``) and run::
 
     PYTHONPATH=SHIM python -m dtd.conformance.peers_export --peer toolbox \\
@@ -44,6 +58,8 @@ TOOLBOX_RULES = (("simple", None), ("epsilon", 0.01), ("alphabeta", 2.0), ("ww",
 #: rules run on the max-pooling model (the Toolbox's 'ww'/'flat' spread R uniformly over a MaxPool window,
 #: which no dtd rule for MaxPool2d does)
 MAXPOOL_RULES = (("simple", None), ("epsilon", 0.01), ("alphabeta", 2.0))
+#: further (rule, param) pairs run on the two seeded models by ``--extra`` (:func:`run_toolbox_extra`)
+EXTRA_RULES = (("alphabeta", 1.0), ("epsilon", 0.1))
 N_INPUTS = 8
 
 
@@ -170,15 +186,276 @@ def run_toolbox(toolbox_dir, out, commit=None):
     return arrays, meta
 
 
+
+def run_toolbox_extra(toolbox_dir, out, commit=None):
+    """Run :data:`EXTRA_RULES` on the two seeded models, on the inputs already stored in ``out/relevance.npz``.
+
+    Writes ``out/extra.npz`` (``M/RULE@PARAM``, NCHW, and ``x``, the inputs used) and ``out/extra.json``;
+    ``relevance.npz`` is read, never rewritten (its inputs are MNIST digits, which need not be installed).
+    """
+    toolbox_dir = os.path.abspath(toolbox_dir)
+    sys.path.insert(0, os.path.join(toolbox_dir, "python"))
+    if not hasattr(np, "float"):
+        raise SystemExit("the LRP Toolbox needs numpy.float: see this module's docstring")
+    model_io = importlib.import_module("model_io")
+    with np.load(os.path.join(out, "relevance.npz"), allow_pickle=False) as d:
+        x = d["x"]
+    x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    arrays = {"x": x}
+    for name in ("maxpool-net", "linear-net"):
+        nn = model_io.read(os.path.join(out, f"{name}.txt"))
+        if nn.modules[-1].__class__.__name__ == "SoftMax":
+            nn.drop_softmax_output_layer()
+        y = nn.forward(x_nhwc)
+        mask = np.zeros_like(y)
+        mask[np.arange(len(y)), np.argmax(y, axis=1)] = 1
+        for rule, param in EXTRA_RULES:
+            nn.forward(x_nhwc)
+            arrays[f"{name}/{rule}@{param}"] = np.asarray(nn.lrp(y * mask, rule, param)).transpose(0, 3, 1, 2)
+    np.savez_compressed(os.path.join(out, "extra.npz"), **arrays)
+    meta = {"peer": "LRP Toolbox, python/ with NumPy", "toolbox_commit": commit or _git_commit(toolbox_dir),
+            "numpy": np.__version__, "python": sys.version.split()[0],
+            "inputs": "x of relevance.npz (stored again here as x)",
+            "rules": {"maxpool-net": [[r, p] for r, p in EXTRA_RULES], "linear-net": [[r, p] for r, p in EXTRA_RULES]},
+            "keys": "M/RULE@PARAM", "start": "R0 = ypred * one_hot(argmax(ypred)), as relevance.npz",
+            "call": "nn.forward(X_nhwc); nn.lrp(R0, rule, param); relevance stored transposed to NCHW"}
+    with open(os.path.join(out, "extra.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    return arrays, meta
+
+
+# -- iNNvestigate ----------------------------------------------------------------------------------------------------
+#: (key, analyzer name, parameters) run on every net in max_activation mode; key names the stored array
+INNVESTIGATE_ANALYZERS = (
+    ("lrp.z", "lrp.z", {}),
+    ("lrp.epsilon", "lrp.epsilon", {}),
+    ("lrp.epsilon@0.1", "lrp.epsilon", {"epsilon": 0.1}),
+    ("lrp.w_square", "lrp.w_square", {}),
+    ("lrp.flat", "lrp.flat", {}),
+    ("lrp.alpha_beta@3,2", "lrp.alpha_beta", {"alpha": 3, "beta": 2}),
+    ("lrp.alpha_2_beta_1", "lrp.alpha_2_beta_1", {}),
+    ("lrp.alpha_2_beta_1_IB", "lrp.alpha_2_beta_1_IB", {}),
+    ("lrp.alpha_1_beta_0", "lrp.alpha_1_beta_0", {}),
+    ("lrp.alpha_1_beta_0_IB", "lrp.alpha_1_beta_0_IB", {}),
+    ("lrp.z_plus", "lrp.z_plus", {}),
+    ("lrp.z_plus_fast", "lrp.z_plus_fast", {}),
+    ("lrp.sequential_preset_a", "lrp.sequential_preset_a", {}),
+    ("lrp.sequential_preset_b", "lrp.sequential_preset_b", {}),
+    ("lrp.sequential_preset_a_flat", "lrp.sequential_preset_a_flat", {}),
+    ("lrp.sequential_preset_b_flat", "lrp.sequential_preset_b_flat", {}),
+    ("deep_taylor", "deep_taylor", {}),
+    ("deep_taylor.bounded", "deep_taylor.bounded", {"low": -1.0, "high": 1.0}),
+    ("gradient", "gradient", {}),
+    ("input_t_gradient", "input_t_gradient", {}),
+)
+#: analyzers also run in neuron_selection_mode="index" at the targets ``<net>/index-target`` (the argmin of the
+#: outputs: mostly negative logits), stored as ``<net>/index/<key>``
+INNVESTIGATE_INDEX_RUNS = ("lrp.z", "lrp.epsilon", "lrp.alpha_2_beta_1", "deep_taylor", "deep_taylor.bounded",
+                           "gradient", "input_t_gradient")
+INNV_N = 8
+
+
+def _dyadic(rng, scale, shape, denom=256):
+    """Seeded normal numbers rounded to multiples of 1/denom: the same value in float32 and float64."""
+    return np.round(rng.normal(0, scale, shape) * denom) / denom
+
+
+def innvestigate_catalogue():
+    """The nets and inputs iNNvestigate is run on: ``{name: (spec, x)}``, built from seeds (no TF needed).
+
+    ``spec`` is a list of layers as Keras sees them: ``("dense", W (out, in), b, act)``,
+    ``("conv", W (out, in, kh, kw), b, padding, act)`` (``padding`` "valid" or "same", stride 1),
+    ``("maxpool", k)``, ``("avgpool", k)``, ``("flatten",)``, ``("relu",)`` (a separate
+    ``keras.layers.ReLU``); ``act`` is "relu" or "linear".  Weights in dtd's layout (NCHW).
+    Every weight, bias and input is a multiple of 1/256 (exact in float32), x in [-1, 1].
+    """
+    cat = {}
+    rng = np.random.default_rng(150)
+    W1, b1 = _dyadic(rng, 0.5, (10, 6)), _dyadic(rng, 0.2, 10)
+    W2, b2 = _dyadic(rng, 0.4, (8, 10)), _dyadic(rng, 0.2, 8)
+    W3, b3 = _dyadic(rng, 0.4, (4, 8)), _dyadic(rng, 0.2, 4)
+    x = np.round(rng.uniform(-1, 1, (INNV_N, 6)) * 256) / 256
+    cat["mlp"] = ([("dense", W1, b1, "relu"), ("dense", W2, b2, "relu"), ("dense", W3, b3, "linear")], x)
+    # the same weights with separate keras.layers.ReLU layers (iNNvestigate reverses them by their gradient)
+    cat["relu-layers"] = ([("dense", W1, b1, "linear"), ("relu",), ("dense", W2, b2, "linear"), ("relu",),
+                           ("dense", W3, b3, "linear")], x)
+    rng = np.random.default_rng(151)
+    spec = [("conv", _dyadic(rng, 0.4, (4, 1, 3, 3)), _dyadic(rng, 0.1, 4), "valid", "relu"), ("maxpool", 2),
+            ("conv", _dyadic(rng, 0.3, (6, 4, 3, 3)), _dyadic(rng, 0.1, 6), "same", "relu"), ("avgpool", 2),
+            ("flatten",), ("dense", _dyadic(rng, 0.2, (10, 54)), _dyadic(rng, 0.1, 10), "relu"),
+            ("dense", _dyadic(rng, 0.4, (5, 10)), _dyadic(rng, 0.1, 5), "linear")]
+    cat["cnn"] = (spec, np.round(rng.uniform(-1, 1, (INNV_N, 1, 14, 14)) * 256) / 256)
+    # max-pool ties: inputs in {-1, -1/2, 0, 1/2, 1}, a 1x1 convolution with weights and biases k/4, so equal
+    # inputs give exactly equal pooled values (ties at positive maxima and at zero)
+    rng = np.random.default_rng(152)
+    spec = [("conv", np.array([0.5, -0.75, 1.0]).reshape(3, 1, 1, 1), np.array([0.25, 0.0, -0.25]), "valid", "relu"),
+            ("maxpool", 2), ("flatten",), ("dense", _dyadic(rng, 0.3, (6, 48)), _dyadic(rng, 0.1, 6), "relu"),
+            ("dense", _dyadic(rng, 0.4, (3, 6)), _dyadic(rng, 0.1, 3), "linear")]
+    cat["ties"] = (spec, rng.integers(-2, 3, (INNV_N, 1, 8, 8)) / 2.0)
+    return cat
+
+
+def dtd_net(spec):
+    """The dtd :class:`~dtd.Sequential` of a catalogue ``spec`` (a fused ReLU becomes a ReLU layer)."""
+    from ..layers import AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d, ReLU
+    from ..network import Sequential
+    layers = []
+    for s in spec:
+        if s[0] == "dense":
+            layers.append(Dense(s[1], s[2]))
+        elif s[0] == "conv":
+            layers.append(Conv2d(s[1], s[2], padding=(s[1].shape[-1] - 1) // 2 if s[3] == "same" else 0))
+        elif s[0] == "maxpool":
+            layers.append(MaxPool2d(s[1]))
+        elif s[0] == "avgpool":
+            layers.append(AvgPool2d(s[1]))
+        elif s[0] == "flatten":
+            layers.append(Flatten())
+        elif s[0] == "relu":
+            layers.append(ReLU())
+        if s[0] in ("dense", "conv") and s[-1] == "relu":
+            layers.append(ReLU())
+    return Sequential(layers)
+
+
+def _keras_model(spec, input_shape, dtype):
+    """The Keras model of ``spec`` (NHWC; the Dense after a Flatten gets its rows permuted from CHW to HWC)."""
+    from tensorflow import keras
+    inp = keras.Input(input_shape, dtype=dtype)
+    h, shape, weights = inp, input_shape, []
+    chw = None
+    for s in spec:
+        if s[0] == "dense":
+            W = s[1]
+            if chw is not None:          # dtd's Flatten is C, H, W; Keras's H, W, C
+                c, hh, ww = chw
+                W = W.reshape(len(W), c, hh, ww).transpose(0, 2, 3, 1).reshape(len(W), -1)
+                chw = None
+            layer = keras.layers.Dense(W.shape[0], activation=s[3], dtype=dtype)
+            weights.append((layer, [W.T, s[2]]))
+        elif s[0] == "conv":
+            layer = keras.layers.Conv2D(s[1].shape[0], s[1].shape[2:], padding=s[3], activation=s[4], dtype=dtype)
+            weights.append((layer, [s[1].transpose(2, 3, 1, 0), s[2]]))
+        elif s[0] == "maxpool":
+            layer = keras.layers.MaxPooling2D(s[1], dtype=dtype)
+        elif s[0] == "avgpool":
+            layer = keras.layers.AveragePooling2D(s[1], dtype=dtype)
+        elif s[0] == "flatten":
+            layer = keras.layers.Flatten(dtype=dtype)
+            chw = (h.shape[3], h.shape[1], h.shape[2])
+        elif s[0] == "relu":
+            layer = keras.layers.ReLU(dtype=dtype)
+        h = layer(h)
+    model = keras.Model(inp, h)
+    for layer, w in weights:
+        layer.set_weights([np.asarray(a, dtype=dtype) for a in w])
+    return model
+
+
+def run_innvestigate(out):
+    """Run iNNvestigate on :func:`innvestigate_catalogue` in float64 and float32 and write ``out``.
+
+    Needs TensorFlow and iNNvestigate (a separate venv, see ``data/golden/peers/README.md``); imported here only.
+    """
+    import importlib.metadata as md
+
+    import tensorflow as tf
+    tf.compat.v1.disable_eager_execution()
+    import innvestigate
+    from tensorflow import keras
+
+    from ..io.native import save
+    os.makedirs(out, exist_ok=True)
+    arrays = {}
+    cat = innvestigate_catalogue()
+    for name, (spec, x) in cat.items():
+        save(dtd_net(spec), os.path.join(out, f"{name}.npz"))
+        arrays[f"{name}/x"] = x
+    for dtype in ("float64", "float32"):
+        keras.backend.set_floatx(dtype)
+        for name, (spec, x) in cat.items():
+            xk = (x.transpose(0, 2, 3, 1) if x.ndim == 4 else x).astype(dtype)
+
+            def fresh_model():      # a new graph for every analyzer: graph mode grows (and slows) otherwise
+                keras.backend.clear_session()
+                keras.backend.set_floatx(dtype)
+                return _keras_model(spec, xk.shape[1:], dtype)
+
+            model = fresh_model()
+            y = model.predict(xk, verbose=0)
+            arrays[f"{dtype}/{name}/output"] = y.astype(np.float64)
+            index_target = np.argmin(y, axis=1)
+            arrays[f"{name}/index-target"] = np.argmin(arrays[f"float64/{name}/output"], axis=1)
+            for key, analyzer, params in INNVESTIGATE_ANALYZERS:
+                runs = [("max_activation", None)]
+                if key in INNVESTIGATE_INDEX_RUNS:
+                    runs.append(("index", arrays[f"{name}/index-target"]))
+                for mode, target in runs:
+                    model = fresh_model()
+                    a = innvestigate.create_analyzer(analyzer, model, neuron_selection_mode=mode,
+                                                    disable_model_checks=True, **params)
+                    R = a.analyze(xk) if target is None else a.analyze(xk, neuron_selection=[int(t) for t in target])
+                    R = np.asarray(R)
+                    assert R.dtype == np.dtype(dtype), (key, R.dtype)
+                    if R.ndim == 4:
+                        R = R.transpose(0, 3, 1, 2)
+                    arrays[f"{dtype}/{name}/{'index/' if mode == 'index' else ''}{key}"] = R.astype(np.float64)
+            assert (index_target == arrays[f"{name}/index-target"]).all()
+    np.savez_compressed(os.path.join(out, "relevance.npz"), **arrays)
+    meta = {
+        "peer": "iNNvestigate (github.com/albermax/innvestigate) on TensorFlow/Keras, graph mode "
+                "(tf.compat.v1.disable_eager_execution())",
+        "innvestigate": md.version("innvestigate"),
+        "innvestigate.__version__": getattr(innvestigate, "__version__", None),
+        "tensorflow": tf.__version__, "keras": md.version("keras"), "numpy": np.__version__,
+        "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "(unset: TensorFlow's default, on)"),
+        "python": sys.version.split()[0],
+        "dtypes": "float64: keras.backend.set_floatx('float64') and float64 layers/inputs; float32 likewise",
+        "inputs": "innvestigate_catalogue(): seeded (numpy default_rng 150, 151, 152), multiples of 1/256 in [-1, 1] "
+                  "(the ties net: {-1, -1/2, 0, 1/2, 1}); stored as '<net>/x' (NCHW for images)",
+        "nets": {name: [[s[0]] + [v for v in s[1:] if isinstance(v, (str, int))] for s in spec]
+                 for name, (spec, _) in cat.items()},
+        "net_files": "<net>.npz: the same net as a dtd model (dtd.io.save; a fused Keras ReLU is a ReLU layer); "
+                     "Keras layout: NHWC, Dense kernel (in, out) with rows permuted from C,H,W to H,W,C "
+                     "after a Flatten",
+        "analyzers": {k: {"name": n, "params": p} for k, n, p in INNVESTIGATE_ANALYZERS},
+        "neuron_selection": "max_activation (the default) for every analyzer: '<dtype>/<net>/<key>'; "
+                            "'index' at '<net>/index-target' (argmin of the float64 output) for "
+                            + ", ".join(INNVESTIGATE_INDEX_RUNS) + ": '<dtype>/<net>/index/<key>'",
+        "call": "innvestigate.create_analyzer(name, model, neuron_selection_mode=mode, disable_model_checks=True, "
+                "**params).analyze(x_nhwc[, neuron_selection=list of int]) on a fresh graph (keras.backend."
+                "clear_session()) per analyzer; relevance stored transposed to NCHW, as float64",
+        "disable_model_checks": "True: iNNvestigate 2.1.2's LRP analyzers raise NotImplementedError after their "
+                                "'LRP is only tested for convolutional neural networks' warning on a model with a "
+                                "keras.layers.ReLU layer (base.py _do_model_checks raises after any warning); the "
+                                "checks that raise exceptions (softmax output, non-ReLU activations) pass on "
+                                "these nets",
+    }
+    with open(os.path.join(out, "versions.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    return arrays, meta
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m dtd.conformance.peers_export", description=__doc__.split("\n")[0])
-    p.add_argument("--peer", choices=["toolbox"], required=True)
-    p.add_argument("--toolbox-dir", required=True, help="a checkout of sebastian-lapuschkin/lrp_toolbox")
+    p.add_argument("--peer", choices=["toolbox", "innvestigate"], required=True)
+    p.add_argument("--toolbox-dir", help="a checkout of sebastian-lapuschkin/lrp_toolbox (--peer toolbox)")
     p.add_argument("--commit", help="the checkout's git commit, if it is not a git work tree")
-    p.add_argument("--out", default=os.path.join("data", "golden", "peers", "toolbox"))
+    p.add_argument("--out", help="default: data/golden/peers/PEER")
+    p.add_argument("--extra", action="store_true",
+                   help="--peer toolbox: only run EXTRA_RULES on the inputs stored in OUT/relevance.npz (extra.npz)")
     a = p.parse_args(argv)
-    arrays, meta = run_toolbox(a.toolbox_dir, a.out, a.commit)
-    print(f"wrote {a.out}: {len(arrays)} arrays, Toolbox commit {meta['toolbox_commit']}")
+    out = a.out or os.path.join("data", "golden", "peers", a.peer)
+    if a.peer == "innvestigate":
+        arrays, meta = run_innvestigate(out)
+        print(f"wrote {out}: {len(arrays)} arrays, iNNvestigate {meta['innvestigate']}, "
+              f"TensorFlow {meta['tensorflow']}")
+        return
+    if not a.toolbox_dir:
+        p.error("--peer toolbox needs --toolbox-dir")
+    run = run_toolbox_extra if a.extra else run_toolbox
+    arrays, meta = run(a.toolbox_dir, out, a.commit)
+    print(f"wrote {out}: {len(arrays)} arrays, Toolbox commit {meta['toolbox_commit']}")
 
 
 if __name__ == "__main__":

@@ -67,6 +67,7 @@ _BIAS = {
     ("AlphaBeta", None): "b+ in z+, b- in z-",
     ("AlphaBeta", "parts"): "b+ in z+, b- in z-",
     ("AlphaBeta", "absorb"): _ABSORB,
+    ("AlphaBeta", "whole"): "b in z+ and b in z-",
     ("AlphaBeta", "none"): "none",
     ("ZPlus", "none"): "none",
     ("ZPlus", "positive"): "b+",

@@ -17,7 +17,7 @@ OC-DTD             :class:`OCSoftMin`, :class:`OCDistance` (``rules/oneclass.py`
 The generic four-step routine that runs every linear rule is in ``rules/base.py``.
 """
 from .alpha_beta import AlphaBeta
-from .base import DTDRule, LinearRule, PassThrough, Rule
+from .base import DTDRule, GradientPass, LinearRule, PassThrough, Rule
 from .epsilon import Epsilon
 from .flat import Flat
 from .gamma import Gamma
@@ -30,5 +30,6 @@ from .zplus import ZPlus
 
 __all__ = ["Rule", "LinearRule", "DTDRule", "PassThrough", "Epsilon", "Gamma", "AlphaBeta", "ZPlus",
            "WSquare", "ZBox", "Flat", "WinnerTakeAll", "Proportional", "LRNIdentity", "LRNTaylor"]
-# OCSoftMin and OCDistance (one-class DTD) are importable from here but not in __all__ yet: __all__ is the
+# GradientPass (iNNvestigate's separate ReLU layers), OCSoftMin and OCDistance (one-class DTD) are importable
+# from here but not in __all__ yet: __all__ is the
 # list of rules the golden vectors (dtd.conformance) must cover, and they have no golden case so far.

@@ -45,17 +45,30 @@ class AlphaBeta(LinearRule):
         which keeps ``sum_i R_i = R_j`` wherever alpha-beta's two-part form
         would (dtd's named presets use it; with ``beta = 0`` there is no
         negative part and the rule is z+ either way).
-    bias : {"parts", "absorb", "none"}
+    bias : {"parts", "absorb", "whole", "none"}
         ``"parts"`` (the default, as Zennit and the LRP Toolbox): ``b^+`` in
         the positive denominator, ``b^-`` in the negative one.  A negative
         bias then makes the negative part's messages smaller than ``z^-`` and
-        the neuron passes on up to ``alpha R_j``.  ``"none"``: no bias in
-        either denominator (with ``one_sided="conserve"`` every neuron with a
-        non-zero contribution passes on exactly ``R_j``).  ``"absorb"`` (dtd's
-        named presets): the neuron first keeps the bias's share of its
-        output, and the rule without a bias passes on the rest, ``t_j R_j``,
+        the neuron passes on up to ``alpha R_j``.  ``"absorb"`` (dtd's named
+        presets): the neuron first keeps the bias's share of its output, and
+        the rule without a bias passes on the rest, ``t_j R_j``,
         ``t_j = clip(1 - b_j / z_j, 0, 1)`` (:func:`~dtd.rules.base.input_share`):
         a bias absorbs, never creates.
+        ``"whole"`` (iNNvestigate's ``AlphaBetaRule(bias=True)``, as in its
+        ``lrp.alpha_2_beta_1``, ``lrp.alpha_1_beta_0`` and
+        ``lrp.sequential_preset_a``/``_b``): the whole bias ``b_j`` in *both*
+        denominators,
+
+        .. math::
+
+            R_i = \sum_j \Big(\alpha \frac{z_{ij}^+}{\sum_{i'} z_{i'j}^+ + b_j}
+                            - \beta \frac{z_{ij}^-}{\sum_{i'} z_{i'j}^- + b_j}\Big) R_j .
+
+        A denominator can then be zero or change sign (``b_j = -sum z^+``),
+        and the stabiliser, if any, follows the sign of the sum.  ``"none"``
+        (iNNvestigate's ``bias=False``, its ``_IB`` analyzers and ``lrp.z_plus``):
+        no bias in either denominator (with ``one_sided="conserve"`` every
+        neuron with a non-zero contribution passes on exactly ``R_j``).
 
     Raises
     ------
@@ -72,15 +85,15 @@ class AlphaBeta(LinearRule):
         "name": "LRP-alpha-beta",
         "formula": "R_i = sum_j (alpha z_ij^+ / (sum_i' z_i'j^+ + b_j^+) - beta z_ij^- / (sum_i' z_i'j^- + b_j^-)) R_j, "
                    "z_ij = x_i w_ij",
-        "bias": "b^+ in the positive part, b^- in the negative part; bias='none': neither; 'absorb': "
-                "t_j = clip(1 - b_j / z_j, 0, 1) of R_j passed on without a bias",
+        "bias": "b^+ in the positive part, b^- in the negative part (bias='whole': b in both; 'none': none; "
+                "'absorb': t_j = clip(1 - b_j / z_j, 0, 1) of R_j passed on without a bias)",
         "domain": "any x (signed inputs by the sign of the products)",
         "closed_form": "two groups, q^+ = max(0, x_i w_ij) with coefficient alpha and q^- = min(0, x_i w_ij) with "
                        "-beta: LinearRule.explicit",
         "conservation": "alpha - beta = 1, zero biases and both parts non-zero (one_sided='conserve': also "
                         "neurons with one empty part); AlphaBeta(1, 0) = ZPlus for b <= 0",
         "peers": {"Zennit": "AlphaBeta(alpha, beta)",
-                  "iNNvestigate": "AlphaBetaRule (lrp.alpha_beta, lrp.alpha_2_beta_1; whole b in both parts)",
+                  "iNNvestigate": "AlphaBetaRule (lrp.alpha_beta, lrp.alpha_2_beta_1): bias='whole'; _IB: bias='none'",
                   "Captum": "Alpha1_Beta0_Rule (alpha = 1 only)", "LRP Toolbox": "'alphabeta', alpha (beta = alpha - 1)"},
         "tests": ["tests/test_rules_closed_form.py::test_fast_path_equals_closed_form",
                   "tests/test_rules_closed_form.py::test_alpha1_beta0_equals_zplus_when_bias_nonpositive",
@@ -94,7 +107,7 @@ class AlphaBeta(LinearRule):
         self.alpha, self.beta = float(alpha), float(beta)
         self.epsilon = float(epsilon)
         self.one_sided = check_choice(one_sided, ("drop", "conserve"), "AlphaBeta", "one_sided")
-        self.bias = check_choice(bias, ("parts", "absorb", "none"), "AlphaBeta", "bias")
+        self.bias = check_choice(bias, ("parts", "absorb", "whole", "none"), "AlphaBeta", "bias")
 
     def __repr__(self):
         extra = ", one_sided='conserve'" if self.one_sided == "conserve" else ""
@@ -116,8 +129,8 @@ class AlphaBeta(LinearRule):
         bp = positive(bias) if bias is not None else None
         bn = negative(bias) if bias is not None else None
         plus, minus = [Term(xp, positive), Term(xn, negative)], [Term(xp, negative), Term(xn, positive)]
-        if self.bias in ("absorb", "none"):            # absorb: the share is kept first (input_share)
-            bp = bn = None
+        if self.bias in ("absorb", "whole", "none"):   # absorb: the share is kept first (input_share)
+            bp = bn = bias if self.bias == "whole" else None
         groups = [Group(plus, bp, self.alpha)]
         if self.beta:
             groups.append(Group(minus, bn, -self.beta))
@@ -125,7 +138,10 @@ class AlphaBeta(LinearRule):
 
     def explicit_groups(self, W, b, x, connected):
         z = x[:, None, :] * W[None]
-        bp, bn = (None, None) if self.bias in ("absorb", "none") or b is None else (positive(b), negative(b))
+        if b is None or self.bias in ("absorb", "none"):
+            bp = bn = None
+        else:
+            bp, bn = (positive(b), negative(b)) if self.bias == "parts" else (b, b)
         if not self.beta:
             return [(self.alpha, positive(z), bp)]
         return [(self.alpha, positive(z), bp), (-self.beta, negative(z), bn)]

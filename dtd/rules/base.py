@@ -23,9 +23,8 @@ import numpy as np
 
 from ..workspace import scratch
 
-__all__ = ["Rule", "PassThrough", "LinearRule", "Term", "Group", "safe_divide", "stabilize", "select", "check_choice",
-           "input_share",
-           "is_layer_type"]
+__all__ = ["Rule", "PassThrough", "GradientPass", "LinearRule", "Term", "Group", "safe_divide", "stabilize", "select",
+           "check_choice", "input_share", "is_layer_type"]
 
 
 def is_layer_type(cls, types):
@@ -112,6 +111,47 @@ class PassThrough(Rule):
 
     def relevance(self, layer, x, R):
         return R.reshape(x.shape)
+
+
+class GradientPass(Rule):
+    r"""Relevance times the layer's local gradient: :math:`R_x = R_y \odot \partial y / \partial x` on a layer
+    that passes relevance (ReLU, Flatten, other elementwise activations).
+
+    For a ReLU, :math:`R_{x,i} = R_{y,i}\, 1[x_i > 0]`: relevance arriving at a neuron whose input is
+    ``<= 0`` is dropped.  This is what iNNvestigate does with a separate ``keras.layers.ReLU`` layer (its
+    LRP analyzers reverse layers without a kernel that are not ``keras.layers.Activation`` by their
+    gradient, while a ReLU fused into a ``Dense``/``Conv2D`` passes); it differs from
+    :class:`PassThrough` only where relevance reaches a neuron with zero activation (the rules that
+    ignore the input, ``Flat`` and ``WSquare``, send relevance there).  On Flatten it is the reshape.
+    Not conservative: the dropped relevance is lost.
+
+    >>> from dtd.layers import ReLU
+    >>> GradientPass().relevance(ReLU(), np.array([[-1.0, 0.0, 2.0]]), np.array([[1.0, 1.0, 1.0]])).tolist()
+    [[0.0, 0.0, 1.0]]
+    """
+
+    reference = {
+        "name": "gradient (of a relevance-passing layer)",
+        "formula": "R_x = R_y * dy/dx (ReLU: R_x = R_y 1[x > 0])",
+        "bias": "- (no bias)",
+        "domain": "any x; elementwise layers and Flatten",
+        "closed_form": "the layer's backward pass applied to R",
+        "conservation": "where every neuron with R_y != 0 has x > 0 (ReLU)",
+        "layers": "ReLU, Flatten, every layer with passes_relevance",
+        "peers": {"Zennit": "-", "iNNvestigate": "separate keras.layers.ReLU in LRP analyzers and deep_taylor",
+                  "Captum": "-", "LRP Toolbox": "-"},
+        "tests": ["tests/test_rule_options.py::test_gradient_pass_on_relu_closed_form",
+                  "tests/test_crosscheck_innvestigate.py::test_mapping_reproduces_innvestigate"],
+    }
+
+    def layer_types(self):
+        return ("ReLU", "Flatten")
+
+    def applies_to(self, layer):
+        return getattr(layer, "passes_relevance", False)
+
+    def relevance(self, layer, x, R):
+        return layer._backward(x, R.reshape(layer._output_shape(x)))
 
 
 def safe_divide(a, b):

@@ -60,7 +60,8 @@ class ZPlus(DTDRule):
         "closed_form": "q_ij = x_i w_ij^+ (x >= 0); DTDRule.root_point, DTDRule.taylor_messages",
         "conservation": "every neuron with sum_i z_ij^+ > 0 (signed=True: z_j < 0 by z^-, z_j = 0 sends nothing)",
         "peers": {"Zennit": "ZPlus() (b^+: bias='positive')",
-                  "iNNvestigate": "ZPlusRule, ZPlusFastRule (lrp.z_plus, lrp.z_plus_fast, deep_taylor)",
+                  "iNNvestigate": "ZPlusRule (lrp.z_plus, deep_taylor; bias='plain': lrp.alpha_1_beta_0); "
+                                  "ZPlusFastRule (lrp.z_plus_fast) on x >= 0 only (signed x: x w^+)",
                   "Captum": "Alpha1_Beta0_Rule(set_bias_to_zero=True) on x >= 0",
                   "LRP Toolbox": "'alphabeta', 1 (b^+: bias='positive')"},
         "tests": ["tests/test_dtd_derivation.py::test_root_point_and_taylor_terms",
