@@ -191,8 +191,16 @@ class Graph:
                 acc[name] = v if name not in acc else acc[name] + v
         return acc
 
-    def gradient(self, x, target=None):
-        """Gradient of the target output ``f_c(x)`` w.r.t. ``x`` (shape of x), and the targets."""
+    def gradient(self, x, target=None, ties="split"):
+        """Gradient of the target output ``f_c(x)`` w.r.t. ``x`` (shape of x), and the targets.
+
+        ``ties``: where a max-pooling window has several maxima, ``"split"`` (the default) shares the
+        gradient equally among them (the mean of the one-sided subgradients), ``"first"`` sends it all
+        to the first in row-major order, as TensorFlow's and PyTorch's max-pooling gradients do
+        (:meth:`dtd.layers.MaxPool2d.spread_to_winners`; iNNvestigate's ``gradient`` analyzer).
+        """
+        from .network import backward_with_ties, check_ties
+        check_ties(ties)
         acts = self.forward(x, return_all=True)
         out = acts[self.output]
         flat = out.reshape(out.shape[0], -1)
@@ -201,7 +209,7 @@ class Graph:
         g[np.arange(len(t)), t] = 1
 
         def step(n, ins, gy):
-            return [n.op.backward(ins[0], gy)] if isinstance(n.op, Layer) else n.op.backward(ins, gy)
+            return [backward_with_ties(n.op, ins[0], gy, ties)] if isinstance(n.op, Layer) else n.op.backward(ins, gy)
         return self._backward(acts, g.reshape(out.shape), step)[self.input], t
 
     def rule_dict(self, rules):

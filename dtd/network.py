@@ -31,6 +31,20 @@ def resolve_target(out, target):
     return t.astype(np.intp)
 
 
+def check_ties(ties):
+    """``ties`` of a gradient: ``"split"`` or ``"first"`` (ValueError otherwise)."""
+    if ties not in ("split", "first"):
+        raise ValueError(f"gradient: ties must be 'split' or 'first', got {ties!r}")
+
+
+def backward_with_ties(layer, x, grad_y, ties):
+    """``layer.backward(x, grad_y)``; on max pooling with ``ties="first"``, the gradient of a window goes to
+    its first maximum (:meth:`dtd.layers.MaxPool2d.spread_to_winners`)."""
+    if ties == "first" and hasattr(layer, "spread_to_winners"):
+        return layer.spread_to_winners(x, grad_y, ties="first")
+    return layer.backward(x, grad_y)
+
+
 def single_rule_applies(rule, layer):
     """Whether ``rule``, given as the one rule of a whole network (``explain(x, rule)``,
     :class:`dtd.composites.Uniform`), goes to ``layer``: wherever it applies, except that sum and average
@@ -190,8 +204,15 @@ class Sequential:
 
     __call__ = forward
 
-    def gradient(self, x, target=None):
-        """Gradient of the target output ``f_c(x)`` w.r.t. ``x`` (shape of x), and the targets."""
+    def gradient(self, x, target=None, ties="split"):
+        """Gradient of the target output ``f_c(x)`` w.r.t. ``x`` (shape of x), and the targets.
+
+        ``ties``: where a max-pooling window has several maxima, ``"split"`` (the default) shares the
+        gradient equally among them (the mean of the one-sided subgradients), ``"first"`` sends it all
+        to the first in row-major order, as TensorFlow's and PyTorch's max-pooling gradients do
+        (:meth:`dtd.layers.MaxPool2d.spread_to_winners`; iNNvestigate's ``gradient`` analyzer).
+        """
+        check_ties(ties)
         acts = self.forward(x, return_all=True)
         out = acts[-1]
         flat = out.reshape(out.shape[0], -1)
@@ -200,7 +221,7 @@ class Sequential:
         g[np.arange(len(t)), t] = 1
         g = g.reshape(out.shape)
         for layer, a in zip(reversed(self.layers), reversed(acts[:-1])):
-            g = layer.backward(a, g)
+            g = backward_with_ties(layer, a, g, ties)
         return g, t
 
     def rule_list(self, rules):

@@ -21,9 +21,9 @@ float32 inputs, against iNNvestigate's float32 run): 1e-5; measured up to 1.3e-6
 except ``lrp.alpha_2_beta_1`` on ``cnn`` in index mode, 8.0e-6 (its whole-bias
 denominators ``sum z^- + b`` come close to 0).
 
-Gaps, asserted with their measured size: ``lrp.z_plus_fast`` on signed inputs
-(0.77 to 1.0; the first layer's closed form ``x w^+`` is checked instead),
-``gradient`` at tied maxima (0.55, 0.63).  Controls show that the stored arrays
+Gap, asserted with its measured size: ``lrp.z_plus_fast`` on signed inputs (0.77 to
+1.0; the first layer's closed form ``x w^+`` is checked instead).  ``gradient`` is
+``net.gradient(x, target, ties="first")`` (the default ``ties="split"``: 0.55, 0.63 at tied maxima).  Controls show that the stored arrays
 tell each added option apart from the default (numbers in the test docstrings).
 """
 import json
@@ -205,14 +205,17 @@ def test_z_plus_fast_on_signed_inputs_is_not_reproduced(stored, nets):
 
 
 def test_gradient(stored, nets):
-    """iNNvestigate's ``gradient`` starts from 1 at the selected output: dtd's ``net.gradient`` to 1e-12
-    (float64; float32 1e-6), except at tied maxima, where TensorFlow routes the gradient to the first
-    maximum and dtd's MaxPool2d.backward shares it (measured 0.55 and 0.63 on ``ties``)."""
+    """iNNvestigate's ``gradient`` starts from 1 at the selected output: dtd's ``net.gradient(x, target,
+    ties="first")`` to 1e-12 (float64; float32 1e-6) on every net; TensorFlow routes the gradient of a tied
+    max-pooling window to its first maximum, and dtd's default ``ties="split"`` shares it (measured 0.55 and 0.63
+    off on ``ties``, equal elsewhere)."""
     for net_name in NETS:
         for prefix, target in [("", None), ("index/", stored[f"{net_name}/index-target"])]:
             for dtype in ("float64", "float32"):
-                g, _ = nets[net_name].gradient(stored[f"{net_name}/x"].astype(dtype), target)
-                d = _rel(g, stored[f"{dtype}/{net_name}/{prefix}gradient"])
+                x, ref = stored[f"{net_name}/x"].astype(dtype), stored[f"{dtype}/{net_name}/{prefix}gradient"]
+                g, _ = nets[net_name].gradient(x, target, ties="first")
+                assert _rel(g, ref) < (1e-12 if dtype == "float64" else 1e-6)
+                d = _rel(nets[net_name].gradient(x, target)[0], ref)
                 if net_name == "ties":
                     assert d == pytest.approx(0.55 if not prefix else 0.63, abs=0.01)
                 else:

@@ -357,3 +357,19 @@ def test_spread_to_winners_rejects_unknown_ties():
     for layer in (MaxPool2d(2), MaxPool2d(2, stride=1)):
         with pytest.raises(ValueError, match="ties must be 'split' or 'first', got 'last'"):
             layer.spread_to_winners(x, np.ones(layer.output_shape(x.shape)), ties="last")
+
+
+def test_gradient_ties_first_by_hand():
+    """``gradient(..., ties="first")`` sends a tied window's gradient to its first maximum (row-major), as
+    TensorFlow and PyTorch do; the default shares it.  One 2x2 window with maxima at (0, 1) and (1, 0)."""
+    from dtd import Graph, Sequential
+    from dtd.graph import Node
+    from dtd.layers import Dense, Flatten, MaxPool2d
+    net = Sequential([MaxPool2d(2), Flatten(), Dense([[3.0]])])
+    x = np.array([[[[1.0, 2.0], [2.0, 0.0]]]])
+    assert net.gradient(x, 0)[0].tolist() == [[[[0.0, 1.5], [1.5, 0.0]]]]
+    assert net.gradient(x, 0, ties="first")[0].tolist() == [[[[0.0, 3.0], [0.0, 0.0]]]]
+    g = Graph([Node("p", MaxPool2d(2), ["input"]), Node("f", Flatten(), ["p"]), Node("d", Dense([[3.0]]), ["f"])])
+    assert g.gradient(x, 0, ties="first")[0].tolist() == [[[[0.0, 3.0], [0.0, 0.0]]]]
+    with pytest.raises(ValueError, match="ties"):
+        net.gradient(x, 0, ties="last")

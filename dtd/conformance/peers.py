@@ -476,8 +476,8 @@ def innvestigate(name, *, relu_layers=False, epsilon=None, alpha=None, beta=None
     network :func:`innvestigate_network` returns, whose start is :math:`\max(0, f_c(x))`.
     Not reproduced (measured in ``tests/test_crosscheck_innvestigate.py``): ``lrp.z_plus_fast`` on
     signed inputs (it computes :math:`x_i w_{ij}^+ / \sum_{i'} x_{i'} w_{i'j}^+` there, which no dtd
-    rule does; after a ReLU it is ``ZPlus()``), and ``gradient`` at tied maxima (TensorFlow sends
-    the gradient to the first maximum, :meth:`dtd.Sequential.gradient` shares it).
+    rule does; after a ReLU it is ``ZPlus()``).  ``gradient`` is :meth:`dtd.Sequential.gradient` with
+    ``ties="first"`` (TensorFlow sends a tied window's gradient to its first maximum).
     iNNvestigate's ``safe_divide`` adds ``1e-7`` to a denominator that is exactly 0, dtd sends 0:
     they differ only where a neuron's denominator is exactly 0 and one of its messages is not.
 
@@ -539,7 +539,7 @@ def innvestigate(name, *, relu_layers=False, epsilon=None, alpha=None, beta=None
         return InnvestigateComposite(name, ZPlus(), ZPlus(), Flat(), relu, first=first)
     if name == "gradient":
         raise ValueError("iNNvestigate 'gradient' is the gradient of f_c (starting from 1), not a relevance: "
-                         "dtd's net.gradient(x, target) reproduces it")
+                         "dtd's net.gradient(x, target, ties='first') reproduces it")
     raise ValueError(f"unknown iNNvestigate analyzer {name!r}; known: {', '.join(INNVESTIGATE_NAMES)}")
 
 
