@@ -66,8 +66,8 @@ def single_rule_applies(rule, layer):
     """
     if not rule.applies_to(layer):
         return False
-    from .layers.pooling import SumPool2d
-    return not (isinstance(rule, LinearRule) and isinstance(layer, SumPool2d))
+    from .layers.pooling import MaxPool2d, SumPool2d
+    return not (isinstance(rule, LinearRule) and isinstance(layer, (SumPool2d, MaxPool2d)))
 
 
 def rule_for(layer, rule):

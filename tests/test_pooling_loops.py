@@ -141,3 +141,23 @@ def test_lp_pooling_equals_onnxruntime(p, kernel, stride, padding, size):
     got = LpPool2d(p, kernel, stride, padding).forward(x)
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_flat_on_max_pooling_spreads_over_the_window_loop():
+    """Flat() given to a MaxPool2d: each input of window j gets R_j / (its number of real inputs), whatever the
+    maximum (the LRP Toolbox's 'flat'/'ww' on MaxPool); a loop over windows, overlapping and padded."""
+    from dtd.layers import MaxPool2d
+    from dtd.rules import Flat
+    rng = np.random.default_rng(3)
+    layer = MaxPool2d(3, stride=2, padding=1)
+    x = rng.normal(size=(2, 2, 5, 6))
+    R = rng.normal(size=layer.forward(x).shape)
+    ref = np.zeros_like(x)
+    for n, c, i, j in np.ndindex(R.shape):
+        r0, c0 = i * 2 - 1, j * 2 - 1
+        rows = [r for r in range(r0, r0 + 3) if 0 <= r < 5]
+        cols = [q for q in range(c0, c0 + 3) if 0 <= q < 6]
+        for r in rows:
+            for q in cols:
+                ref[n, c, r, q] += R[n, c, i, j] / (len(rows) * len(cols))
+    np.testing.assert_allclose(layer.relevance(x, R, Flat()), ref, rtol=1e-13, atol=1e-15)

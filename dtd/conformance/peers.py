@@ -341,8 +341,8 @@ def lrp_toolbox(rule, param=None):
     simple     ``Epsilon(1e-16)``                   ``Epsilon(1e-12 c)``               ``WinnerTakeAll()``
     epsilon e  ``Epsilon(e)``                       ``Epsilon(e c)``                   ``WinnerTakeAll()``
     alphabeta  ``AlphaBeta(a, a-1, epsilon=1e-16)`` ``AlphaBeta(a, a-1, eps=1e-16 c)`` ``WinnerTakeAll()``
-    ww         ``WSquare()``                        ``Flat()``                         no mapping
-    flat       ``Flat()``                           ``Flat()``                         no mapping
+    ww         ``WSquare()``                        ``Flat()``                         ``Flat()``
+    flat       ``Flat()``                           ``Flat()``                         ``Flat()``
     ========== ==================================== ================================== ===================
 
     The Toolbox starts from the ``R`` passed to it; its demo passes
@@ -363,9 +363,9 @@ def lrp_toolbox(rule, param=None):
     Raises
     ------
     ValueError
-        Unknown rule, a missing parameter; when assigned: 'ww'/'flat' on a
-        MaxPool (the Toolbox spreads R uniformly over the window, which no dtd
-        max-pooling rule does), layers the Toolbox does not have.
+        Unknown rule, a missing parameter; when assigned: layers the Toolbox
+        does not have.  ('ww'/'flat' on a MaxPool spread R uniformly over the
+        window: ``Flat()`` on ``MaxPool2d``.)
 
     Notes
     -----
@@ -379,7 +379,6 @@ def lrp_toolbox(rule, param=None):
     >>> lrp_toolbox("epsilon", 0.01).assign(layers)
     [Epsilon(epsilon=0.01), None, Epsilon(epsilon=0.005), WinnerTakeAll(ties='split')]
     """
-    no_max = "the Toolbox's 'ww'/'flat' spread R uniformly over a MaxPool window; no dtd max-pooling rule does"
     if rule == "simple":
         return ToolboxComposite(rule, Epsilon(TOOLBOX_STABILITY), lambda c: Epsilon(TOOLBOX_SUMPOOL_STABILITY * c),
                                 WinnerTakeAll())
@@ -393,9 +392,9 @@ def lrp_toolbox(rule, param=None):
         return ToolboxComposite(rule, AlphaBeta(a, a - 1, epsilon=TOOLBOX_STABILITY),
                                 lambda c: AlphaBeta(a, a - 1, epsilon=TOOLBOX_STABILITY * c), WinnerTakeAll())
     if rule == "ww":
-        return ToolboxComposite(rule, WSquare(), lambda c: Flat(), no_max)
+        return ToolboxComposite(rule, WSquare(), lambda c: Flat(), Flat())
     if rule == "flat":
-        return ToolboxComposite(rule, Flat(), lambda c: Flat(), no_max)
+        return ToolboxComposite(rule, Flat(), lambda c: Flat(), Flat())
     raise ValueError(f"unknown LRP Toolbox rule {rule!r}; known: {', '.join(TOOLBOX_NAMES)}")
 
 

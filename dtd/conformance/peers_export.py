@@ -55,11 +55,13 @@ import numpy as np
 
 #: (rule, param) pairs run on every model (param as passed to the Toolbox's ``nn.lrp``)
 TOOLBOX_RULES = (("simple", None), ("epsilon", 0.01), ("alphabeta", 2.0), ("ww", None), ("flat", None))
-#: rules run on the max-pooling model (the Toolbox's 'ww'/'flat' spread R uniformly over a MaxPool window,
-#: which no dtd rule for MaxPool2d does)
+#: rules run on the max-pooling model by the full run (its 'ww'/'flat' are run by ``--extra``: EXTRA_BY_MODEL)
 MAXPOOL_RULES = (("simple", None), ("epsilon", 0.01), ("alphabeta", 2.0))
 #: further (rule, param) pairs run on the two seeded models by ``--extra`` (:func:`run_toolbox_extra`)
 EXTRA_RULES = (("alphabeta", 1.0), ("epsilon", 0.1))
+#: the rules ``--extra`` runs per model: also 'ww' and 'flat' on the max-pooling model (their MaxPool spreads R
+#: over the window: dtd's Flat() there)
+EXTRA_BY_MODEL = {"maxpool-net": EXTRA_RULES + (("ww", None), ("flat", None)), "linear-net": EXTRA_RULES}
 N_INPUTS = 8
 
 
@@ -188,7 +190,7 @@ def run_toolbox(toolbox_dir, out, commit=None):
 
 
 def run_toolbox_extra(toolbox_dir, out, commit=None):
-    """Run :data:`EXTRA_RULES` on the two seeded models, on the inputs already stored in ``out/relevance.npz``.
+    """Run :data:`EXTRA_BY_MODEL` on the two seeded models, on the inputs already stored in ``out/relevance.npz``.
 
     Writes ``out/extra.npz`` (``M/RULE@PARAM``, NCHW, and ``x``, the inputs used) and ``out/extra.json``;
     ``relevance.npz`` is read, never rewritten (its inputs are MNIST digits, which need not be installed).
@@ -209,14 +211,14 @@ def run_toolbox_extra(toolbox_dir, out, commit=None):
         y = nn.forward(x_nhwc)
         mask = np.zeros_like(y)
         mask[np.arange(len(y)), np.argmax(y, axis=1)] = 1
-        for rule, param in EXTRA_RULES:
+        for rule, param in EXTRA_BY_MODEL[name]:
             nn.forward(x_nhwc)
             arrays[f"{name}/{rule}@{param}"] = np.asarray(nn.lrp(y * mask, rule, param)).transpose(0, 3, 1, 2)
     np.savez_compressed(os.path.join(out, "extra.npz"), **arrays)
     meta = {"peer": "LRP Toolbox, python/ with NumPy", "toolbox_commit": commit or _git_commit(toolbox_dir),
             "numpy": np.__version__, "python": sys.version.split()[0],
             "inputs": "x of relevance.npz (stored again here as x)",
-            "rules": {"maxpool-net": [[r, p] for r, p in EXTRA_RULES], "linear-net": [[r, p] for r, p in EXTRA_RULES]},
+            "rules": {m: [[r, p] for r, p in rules] for m, rules in EXTRA_BY_MODEL.items()},
             "keys": "M/RULE@PARAM", "start": "R0 = ypred * one_hot(argmax(ypred)), as relevance.npz",
             "call": "nn.forward(X_nhwc); nn.lrp(R0, rule, param); relevance stored transposed to NCHW"}
     with open(os.path.join(out, "extra.json"), "w") as f:

@@ -226,6 +226,12 @@ class MaxPool2d(_Pool2d, Layer):
             return _reduce_tiles(self._tiles(x, -np.inf), self.kernel_size[1], np.maximum)
         return window_max(self._windows(x, -np.inf))
 
+    def window_sum(self):
+        """The sum pooling over the same windows (zero padding, which no rule counts as an input): the
+        structure that :class:`~dtd.rules.Flat` spreads relevance over (the LRP Toolbox's ``'flat'`` and
+        ``'ww'`` on its MaxPool)."""
+        return SumPool2d(self.kernel_size, self.stride, self.padding)
+
     def winner_share(self, x):
         """Share of each window entry in the window's output: 1/(number of maxima) at the maxima, else 0.
 

@@ -20,7 +20,10 @@ class Flat(LinearRule):
     layer with all weights set to one on an input of ones, as Zennit's ``Flat``,
     the LRP Toolbox's ``'flat'`` and iNNvestigate's ``FlatRule`` do, and
     :meth:`explicit` takes every pair of a dense matrix as connected unless
-    given ``connected``.
+    given ``connected``.  Given to a max-pooling layer in a list, dict or
+    composite, it spreads ``R_j`` over the window, as the LRP Toolbox's
+    ``'flat'`` and ``'ww'`` do on its MaxPool (a single rule given to
+    ``explain`` leaves pooling its default).
 
     >>> from dtd.layers import Dense
     >>> Dense([[5.0, -1.0]]).relevance(np.array([[1.0, 2.0]]), np.array([[4.0]]), Flat()).tolist()
@@ -43,6 +46,17 @@ class Flat(LinearRule):
 
     def __init__(self, epsilon=0.0):
         self.epsilon = float(epsilon)
+
+    def applies_to(self, layer):
+        """Linear layers, and max pooling through its windows (``layer.window_sum()``)."""
+        return super().applies_to(layer) or hasattr(layer, "window_sum")
+
+    def relevance(self, layer, x, R, out=None, prepared=None):
+        """As every linear rule; on max pooling, over the pooling windows: each input of window ``j``
+        gets ``R_j / (number of inputs in the window)``, whatever the maximum."""
+        if hasattr(layer, "window_sum"):
+            return super().relevance(layer.window_sum(), x, R)
+        return super().relevance(layer, x, R, out, prepared)
 
     def groups(self, x, weight, bias):
         return [Group([Term(np.ones_like(x), ones)])]
