@@ -398,7 +398,7 @@ def _coerce(name, key, value, default):
         if not isinstance(value, (bool, np.bool_)):
             raise ValueError(f"composite {name!r}: {key} must be true or false, got {value!r}")
         return bool(value)
-    if number or default is None and key in ("low", "high"):
+    if number or key in ("low", "high") and (default is None or default is inspect.Parameter.empty):
         if isinstance(value, str):
             try:
                 value = float(value)

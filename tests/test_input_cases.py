@@ -186,6 +186,13 @@ def test_rule_param_api():
     with pytest.raises(ValueError, match="epsilon must be a number, got nan"):
         composites.parse_params("epsilon", {"epsilon": float("nan")})
     assert composites.get("epsilon", epsilon="0.5").rule.epsilon == 0.5
+    # a required box bound from a command line is a number too; the presets' bias setting is a word
+    assert composites.parse_params("epsilon-gamma-box", {"low": "0", "high": "1", "bias": "plain"}) == {
+        "low": 0.0, "high": 1.0, "bias": "plain"}
+    with pytest.raises(ValueError, match="low must be a number, got 'a'"):
+        composites.parse_params("epsilon-gamma-box", {"low": "a"})
+    with pytest.raises(ValueError, match="EpsilonPlus: bias must be one of 'absorb', 'plain', got 'parts'"):
+        composites.get("epsilon-plus", bias="parts")
     with pytest.raises(ValueError, match=r"Gamma: gamma must be finite, got inf .*use ZPlus\(\), composite 'zplus'"):
         Gamma(np.inf)
 
