@@ -151,6 +151,25 @@ class Graph:
     def __len__(self):
         return len(self.nodes)
 
+    def freeze(self):
+        """Make every node's parameter arrays read-only and cache what the rules derive from them across
+        explanations: see :meth:`dtd.Sequential.freeze`.  Returns the graph."""
+        from .frozen import freeze_ops
+        freeze_ops([n.op for n in self.nodes])
+        return self
+
+    def unfreeze(self):
+        """Undo :meth:`freeze` (see :meth:`dtd.Sequential.unfreeze`).  Returns the graph."""
+        from .frozen import unfreeze_ops
+        unfreeze_ops([n.op for n in self.nodes])
+        return self
+
+    @property
+    def frozen(self):
+        """Whether every parameter array of every node is frozen (:meth:`freeze`)."""
+        from .frozen import ops_frozen
+        return ops_frozen([n.op for n in self.nodes])
+
     def output_shape(self, shape):
         """Shape of the output for an input of shape ``shape`` (see :meth:`shapes`)."""
         return self.shapes(shape)[self.output]
