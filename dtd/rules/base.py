@@ -521,9 +521,10 @@ class LinearRule(Rule):
             if group.where is not None:
                 if z_plain is None:
                     z_plain = layer.linear(x, weight, bias)
-                Rg = np.where(select(z_plain, group.where), R, 0).astype(x.dtype, copy=False)
-                if may_skip and not Rg.any():
+                mask = select(z_plain, group.where)
+                if may_skip and not np.any(R, where=mask):     # one pass, no temporary
                     continue
+                Rg = np.where(mask, R, 0).astype(x.dtype, copy=False)
             kept.append((group, terms))
             if group.plain and out is not None:
                 z, own = out, False                        # step 1 was the recorded forward pass
