@@ -28,7 +28,8 @@ class Conv2d(LinearLayer):
     The forward is one matrix product of the weights, shape (C_out, C_in*kH*kW),
     with the im2col matrix (:func:`dtd.im2col.im2col`, one copy of the windows,
     written into a reused scratch buffer, :mod:`dtd.workspace`; a nonzero bias
-    rides along as one more column against a row of ones).  The transpose
+    is added to each piece of the output right after its product, while it is
+    in cache; a 1x1 stride-1 kernel needs no im2col at all).  The transpose
     (gradient, and step 3 of every rule) is, for stride 1 on images of at least
     2048 positions, the convolution of the padded gradient with the flipped
     kernel (again im2col and one product); otherwise the transposed product
@@ -116,16 +117,10 @@ class Conv2d(LinearLayer):
         Co = weight.shape[0]
         Ho, Wo = self.output_shape(x.shape)[2:]
         w = weight.reshape(Co, -1)
-        if bias is not None and bool(bias.any()):
-            # the bias as one more column of the weights against a row of ones: no extra pass over z
-            ww = w
-            w = cached((weight, bias), ("bias-column",),           # kept if the weights are frozen
-                       lambda: np.concatenate([ww, bias[:, None].astype(ww.dtype, copy=False)], axis=1))
-        else:
-            bias = None
+        # a non-zero bias is added to each piece of z right after its product, while the piece is in cache
+        add = [bias] if bias is not None and bool(bias.any()) else None
         z = np.empty((N, Co, Ho * Wo), np.result_type(w, x))
-        correlate(self._padded(x, self.padding), self.kernel_size, self.stride, [w], [z], ones_row=bias is not None,
-                  post=post)
+        correlate(self._padded(x, self.padding), self.kernel_size, self.stride, [w], [z], post=post, biases=add)
         return z.reshape(N, Co, Ho, Wo)
 
     def linear_stack(self, x, maps):
