@@ -465,26 +465,38 @@ class LinearRule(Rule):
     @staticmethod
     def _forward_in_basis(layer, x, weight, bias, fusable, prepared):
         r"""Several sign-restricted groups whose weights are :math:`a w + c w^+` (generalised gamma): one
-        product for :math:`x w^+` beside the layer's own, and each denominator combined from the two,
-        :math:`z_g = \mathrm{sign}\,(a\,(y - b) + c\,x w^+) + b_g`, instead of one product per group.
+        product for :math:`p = x w^+` beside the layer's own :math:`y = x w + b`, and each denominator
+        combined from the two,
 
-        Each group keeps only the outputs of one sign of :math:`y` (``Group.where``); there the two
-        parts of :math:`z_g` add without cancellation (for ``w + g w+`` where y > 0: y plus a
-        nonnegative term; for ``w + g w-`` where y < 0: y plus a nonpositive one), so the result
-        carries the rounding of the forward pass itself.
+        .. math:: z_g = s\,(a\,(y - b) + c\,p) + b_g = s a\, y + s c\, p + (b_g - s a\, b),
+
+        (:math:`s` the term's sign) instead of one product per group: three passes over the output, made
+        only when the group receives relevance (:meth:`_quotients`).
+
+        Each group keeps only the outputs of one sign of :math:`y` (``Group.where``); there the parts of
+        :math:`z_g` add without cancellation for the generalised gamma rule on :math:`x \ge 0` (where
+        y > 0: :math:`y + \gamma p + \gamma b^+`, all terms >= 0; where y < 0:
+        :math:`(1 + \gamma) y - \gamma p - \gamma b^+`, all <= 0), so the result carries the rounding
+        of the forward pass itself.
         """
         y, p = layer.linear_stack(x, [(weight, bias), (modified(weight, positive), None)])
         shape = (1, -1) + (1,) * (y.ndim - 2)                  # a bias along axis 1
-        u = y if bias is None else y - bias.reshape(shape)     # x w
+
         def combined(t, group):
             a, c = basis(t.modifier)
-            z = a * u if a != 1 else u.copy()
-            if c:
-                z += c * p
-            if t.sign != 1:
-                z *= t.sign
+            a, c = t.sign * a, t.sign * c
+            z = np.multiply(p, c) if c else np.zeros_like(y)
+            if a == 1:
+                z += y
+            elif a:
+                z += a * y
+            shift = None
             if group.bias is not None:
-                z += group.bias.reshape(shape)
+                shift = group.bias if bias is None or not a else group.bias - a * bias
+            elif bias is not None and a:
+                shift = -a * bias
+            if shift is not None:
+                z += shift.reshape(shape)
             return z
         for g, group, (t,) in fusable:             # made when relevance needs them (a group may receive none)
             prepared["z"][g] = (lambda t=t, group=group: combined(t, group))
