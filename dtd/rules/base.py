@@ -417,8 +417,12 @@ class LinearRule(Rule):
                     grads[id(inp)] = [inp, c]
         result = None
         for inp, c in grads.values():                      # step 4: R_x = sum_t input_t * (coef sign_t c_t)
+            # c is this call's own array (step 3's output): overwritten, no new array of the input's size
+            mine = c.flags.writeable and c.dtype == np.result_type(inp, c) and not np.may_share_memory(c, inp)
             if result is None:
-                result = np.multiply(inp, c)
+                result = np.multiply(inp, c, out=c if mine else None)
+            elif mine:
+                result += np.multiply(inp, c, out=c)
             else:
                 result += inp * c
         return np.zeros_like(x) if result is None else result
