@@ -340,16 +340,25 @@ def main(argv=None):
     p.add_argument("--no-memory", action="store_true", help="skip the tracemalloc figure")
     p.add_argument("--no-check-float64", action="store_true", help="skip the float64 agreement")
     p.add_argument("--quick", action="store_true", help="batch 1, 2 rounds, 2 threads, no memory, no float64")
+    p.add_argument("--keep-freed-memory", action="store_true",
+                   help="dtd.workspace.keep_freed_memory() first (glibc keeps freed memory: no page faults; the "
+                        "whole process, torch included, is affected)")
     args = p.parse_args(argv)
     if args.quick:
         args.batch, args.repeat, args.threads = [1], 2, [2]
         args.no_memory = args.no_check_float64 = True
+    kept = None
+    if args.keep_freed_memory:
+        from dtd.workspace import keep_freed_memory
+        kept = keep_freed_memory()
     torch, zennit, tv = import_peers()
     from threadpoolctl import threadpool_limits
     _common.header("compare_zennit_models: dtd vs Zennit 0.5.1 (canonizers) and dtd forward vs torch, float32, "
                    "224x224", [f"torch {torch.__version__}, zennit {version('zennit')}, {tv}",
                                f"models {args.models}, batches {args.batch}, threads {args.threads}, "
-                               f"best of {args.repeat} interleaved rounds"])
+                               f"best of {args.repeat} interleaved rounds",
+                               "allocator: " + ("glibc default" if kept is None else
+                                                f"keep_freed_memory() -> {kept}")])
     all_rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models:
