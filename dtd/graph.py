@@ -9,8 +9,8 @@ topological order; what reaches a node from several consumers is summed.
 """
 import numpy as np
 
-from ._validation import check_input, reports_float_errors
-from .layers.base import Layer
+from ._validation import all_finite, check_input, reports_float_errors
+from .layers.base import Layer, LinearLayer
 from .merge import Add, Concat, Merge
 from .network import Sequential, check_explained, record, resolve_target, rule_for, start_relevance
 from .rules.base import Rule
@@ -151,6 +151,25 @@ class Graph:
     def __len__(self):
         return len(self.nodes)
 
+    def freeze(self):
+        """Make every node's parameter arrays read-only and cache what the rules derive from them across
+        explanations: see :meth:`dtd.Sequential.freeze`.  Returns the graph."""
+        from .frozen import freeze_ops
+        freeze_ops([n.op for n in self.nodes])
+        return self
+
+    def unfreeze(self):
+        """Undo :meth:`freeze` (see :meth:`dtd.Sequential.unfreeze`).  Returns the graph."""
+        from .frozen import unfreeze_ops
+        unfreeze_ops([n.op for n in self.nodes])
+        return self
+
+    @property
+    def frozen(self):
+        """Whether every parameter array of every node is frozen (:meth:`freeze`)."""
+        from .frozen import ops_frozen
+        return ops_frozen([n.op for n in self.nodes])
+
     def output_shape(self, shape):
         """Shape of the output for an input of shape ``shape`` (see :meth:`shapes`)."""
         return self.shapes(shape)[self.output]
@@ -171,12 +190,68 @@ class Graph:
         the input's name) and every node's output, in topological order.
         """
         acts = {self.input: check_input(x, "Graph")}
+        if return_all:
+            for n in self.nodes:
+                if isinstance(n.op, Layer):
+                    acts[n.name] = n.op.forward(acts[n.inputs[0]])
+                else:
+                    acts[n.name] = n.op.forward([acts[i] for i in n.inputs])
+            return acts
+        return self._forward_fast(acts)
+
+    def _forward_fast(self, acts):
+        """The output only, as :meth:`dtd.Sequential.forward` computes it: the input is checked for NaN/Inf
+        once and the output at the end; a linear layer whose one consumer is an elementwise layer (a ReLU)
+        runs it on each piece of its output while in cache (:meth:`~dtd.layers.base.LinearLayer._forward_then`);
+        an elementwise layer overwrites an input that this pass made and nothing else reads; and an
+        activation is dropped once its last reader has run."""
+        consumers = self.consumers()
+        remaining = {name: len(c) for name, c in consumers.items()}
+        ops = {n.name: n.op for n in self.nodes}
+        owned, fused = set(), {}
+
+        def done_reading(name):
+            remaining[name] -= 1
+            if remaining[name] == 0 and name != self.output:
+                acts.pop(name, None)
+
         for n in self.nodes:
-            if isinstance(n.op, Layer):
-                acts[n.name] = n.op.forward(acts[n.inputs[0]])
+            if n.name in fused:                            # computed with its linear layer
+                acts[n.name] = fused.pop(n.name)
+                owned.add(n.name)
+                continue
+            op = n.op
+            if isinstance(op, Layer):
+                src = n.inputs[0]
+                a = op._check(acts[src], finite=False)
+                only = consumers[n.name][0] if len(consumers[n.name]) == 1 else None
+                after = ops.get(only)
+                if (isinstance(op, LinearLayer) and n.name != self.output and isinstance(after, Layer)
+                        and getattr(after, "elementwise", False)):
+                    y = op._forward_then(a, after._forward_inplace)
+                    after._check(y, finite=False)
+                    fused[only] = y                        # the linear layer's own output is never stored
+                    remaining[n.name] = 0
+                    done_reading(src)
+                    continue
+                if src in owned and remaining[src] == 1 and src != self.output:
+                    y = op._forward_inplace(a)             # the last reader of an array this pass made
+                else:
+                    y = op._forward(a)
+                ins = [a]
             else:
-                acts[n.name] = n.op.forward([acts[i] for i in n.inputs])
-        return acts if return_all else acts[self.output]
+                ins = [acts[i] for i in n.inputs]
+                y = op.forward(ins)
+            if not any(np.may_share_memory(y, i) for i in ins):
+                owned.add(n.name)
+            acts[n.name] = y
+            for i in n.inputs:
+                done_reading(i)
+        out = acts[self.output]
+        if not all_finite(out):
+            raise ValueError("Graph: the output contains NaN or Inf (an overflow inside the network; "
+                             "forward(x, return_all=True) checks every node's input and names the first bad one)")
+        return out
 
     __call__ = forward
 

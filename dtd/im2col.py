@@ -233,7 +233,7 @@ def tiles(N, H_out, row_bytes, limit=None):
     return [(slice(n, n + 1), slice(r, min(H_out, r + band))) for n in range(N) for r in range(0, H_out, band)]
 
 
-def correlate(x, kernel, stride, weights, outs, ones_row=False, post=None):
+def correlate(x, kernel, stride, weights, outs, ones_row=False, post=None, biases=None):
     r"""Products of weight matrices with the im2col matrix of ``x``, one cache-sized piece at a time.
 
     .. math:: \mathrm{out}_m[n, o, l] = \sum_k W_m[o, k]\, \mathrm{cols}[n, k, l]
@@ -255,6 +255,9 @@ def correlate(x, kernel, stride, weights, outs, ones_row=False, post=None):
     post : callable, optional
         An elementwise in-place function (a ReLU) applied to each piece of every output right after its
         product, while the piece is still in cache.
+    biases : list of ndarray, optional
+        Shapes (C_out_m,): added to each piece of ``outs[m]`` right after its product (before ``post``);
+        the alternative to ``ones_row`` that needs no copy of the weights.
 
     >>> x = np.arange(9.).reshape(1, 1, 3, 3)
     >>> out = np.empty((1, 1, 4))
@@ -265,6 +268,18 @@ def correlate(x, kernel, stride, weights, outs, ones_row=False, post=None):
     (kH, kW), (sH, sW) = kernel, stride
     Ho, Wo = output_size(x.shape[2], kH, sH), output_size(x.shape[3], kW, sW)
     K = C * kH * kW
+    if (kH, kW) == (1, 1) and (sH, sW) == (1, 1):
+        # a 1x1 convolution with stride 1: the im2col matrix is x itself (no copy), one product per sample
+        x3 = x.reshape(N, C, Ho * Wo)
+        for m, (w, z) in enumerate(zip(weights, outs)):
+            np.matmul(w[:, :K], x3, out=z)
+            if ones_row:
+                z += w[:, K:K + 1]
+            if biases is not None:
+                z += biases[m][:, None]
+            if post is not None:
+                post(z)
+        return
     rows = K + int(ones_row)
     for samples, band in tiles(N, Ho, rows * Wo * x.dtype.itemsize):
         n, h = samples.stop - samples.start, band.stop - band.start
@@ -272,8 +287,10 @@ def correlate(x, kernel, stride, weights, outs, ones_row=False, post=None):
         im2col(x[samples, :, band.start * sH:(band.stop - 1) * sH + kH], kernel, stride, out=cols[:, :K])
         if ones_row:
             cols[:, K] = 1
-        for w, z in zip(weights, outs):
+        for m, (w, z) in enumerate(zip(weights, outs)):
             piece = z[samples, :, band.start * Wo:band.stop * Wo]
             np.matmul(w, cols, out=piece)
+            if biases is not None:
+                piece += biases[m][:, None]
             if post is not None:
                 post(piece)

@@ -171,6 +171,37 @@ class Sequential:
     def __len__(self):
         return len(self.layers)
 
+    def freeze(self):
+        """Declare the weights fixed: every layer's parameter arrays become read-only (a write to one raises
+        ``ValueError``), and what the rules derive from them (``max(0, W)``, ``W + gamma W^+``, stacked and
+        flipped kernels) is kept from one explanation to the next (:mod:`dtd.frozen`; bounded, at most
+        ``dtd.frozen.FACTOR`` times the weights' bytes).  Results are the same as without freezing.
+        Returns the network.
+
+        >>> from dtd.layers import Dense
+        >>> net = Sequential([Dense([[1.0, -1.0]], [0.0])]).freeze()
+        >>> net.frozen, net.layers[0].weight.flags.writeable
+        (True, False)
+        >>> net.unfreeze().frozen
+        False
+        """
+        from .frozen import freeze_ops
+        freeze_ops(self.layers)
+        return self
+
+    def unfreeze(self):
+        """Undo :meth:`freeze`: the arrays are writeable again (unless they were read-only before) and their
+        cached derivations dropped.  Returns the network."""
+        from .frozen import unfreeze_ops
+        unfreeze_ops(self.layers)
+        return self
+
+    @property
+    def frozen(self):
+        """Whether every parameter array is frozen (:meth:`freeze`)."""
+        from .frozen import ops_frozen
+        return ops_frozen(self.layers)
+
     def _check(self, x):
         return check_input(x, "Sequential")
 

@@ -18,6 +18,7 @@ import inspect
 import numpy as np
 
 from .._validation import check_input, check_relevance
+from ..frozen import cached
 
 __all__ = ["Layer", "LinearLayer"]
 
@@ -162,10 +163,13 @@ class LinearLayer(Layer):
         if not self.stackable:
             return [self.linear(x, w, b) for w, b in maps]
         sizes = [w.shape[0] for w, _ in maps]
-        w_all = np.concatenate([w for w, _ in maps], axis=0)
+        ws, bs = tuple(w for w, _ in maps), tuple(b for _, b in maps)
+        w_all = cached(ws, ("vstack",), lambda: np.concatenate(ws, axis=0))   # kept if the weights are frozen
         b_all = None
-        if any(b is not None for _, b in maps):
-            b_all = np.concatenate([np.zeros(n, w_all.dtype) if b is None else b for (_, b), n in zip(maps, sizes)])
+        if any(b is not None for b in bs):
+            given = tuple(b for b in bs if b is not None)
+            b_all = cached(given, ("bias-stack", tuple(sizes), tuple(b is None for b in bs)), lambda: np.concatenate(
+                [np.zeros(n, w_all.dtype) if b is None else b for b, n in zip(bs, sizes)]))
         z = self.linear(x, w_all, b_all)
         return np.split(z, np.cumsum(sizes)[:-1], axis=1)
 

@@ -4,6 +4,7 @@ import numpy as np
 from .._validation import as_float_param, check_relevance, pair
 from ..im2col import col2im, correlate, im2col, output_size, pad, tiles
 from .. import workspace
+from ..frozen import cached
 from ..workspace import scratch
 from .base import LinearLayer
 
@@ -27,7 +28,8 @@ class Conv2d(LinearLayer):
     The forward is one matrix product of the weights, shape (C_out, C_in*kH*kW),
     with the im2col matrix (:func:`dtd.im2col.im2col`, one copy of the windows,
     written into a reused scratch buffer, :mod:`dtd.workspace`; a nonzero bias
-    rides along as one more column against a row of ones).  The transpose
+    is added to each piece of the output right after its product, while it is
+    in cache; a 1x1 stride-1 kernel needs no im2col at all).  The transpose
     (gradient, and step 3 of every rule) is, for stride 1 on images of at least
     2048 positions, the convolution of the padded gradient with the flipped
     kernel (again im2col and one product); otherwise the transposed product
@@ -115,21 +117,28 @@ class Conv2d(LinearLayer):
         Co = weight.shape[0]
         Ho, Wo = self.output_shape(x.shape)[2:]
         w = weight.reshape(Co, -1)
-        if bias is not None and bool(bias.any()):
-            # the bias as one more column of the weights against a row of ones: no extra pass over z
-            w = np.concatenate([w, bias[:, None].astype(w.dtype, copy=False)], axis=1)
-        else:
-            bias = None
+        # a non-zero bias is added to each piece of z right after its product, while the piece is in cache
+        add = [bias] if bias is not None and bool(bias.any()) else None
         z = np.empty((N, Co, Ho * Wo), np.result_type(w, x))
-        correlate(self._padded(x, self.padding), self.kernel_size, self.stride, [w], [z], ones_row=bias is not None,
-                  post=post)
+        correlate(self._padded(x, self.padding), self.kernel_size, self.stride, [w], [z], post=post, biases=add)
         return z.reshape(N, Co, Ho, Wo)
 
     def linear_stack(self, x, maps):
         """Several maps of ``x`` sharing one im2col matrix: one taller product for fewer than 256 output
         channels (where BLAS gains from the height), else one product per map (no copy of the weights)."""
         if maps[0][0].shape[0] < 256:
-            return super().linear_stack(x, maps)
+            # one matrix [W_1 | b_1; W_2 | b_2; ...] (the biases as a last column when any is non-zero), built
+            # in one go and kept across calls when the weights are frozen (dtd.frozen)
+            ws, bs = tuple(w for w, _ in maps), tuple(b for _, b in maps)
+            biased = tuple(b is not None and bool(b.any()) for b in bs)
+            arrays = ws + tuple(b for b, used in zip(bs, biased) if used)
+            w2d = cached(arrays, ("conv-stack", biased), lambda: _stacked_matrix(ws, bs, biased))
+            N = x.shape[0]
+            Ho, Wo = self.output_shape(x.shape)[2:]
+            z = np.empty((N, w2d.shape[0], Ho * Wo), np.result_type(w2d, x))
+            correlate(self._padded(x, self.padding), self.kernel_size, self.stride, [w2d], [z], ones_row=any(biased))
+            sizes = [w.shape[0] for w in ws]
+            return [p.reshape(N, -1, Ho, Wo) for p in np.split(z, np.cumsum(sizes)[:-1], axis=1)]
         N = x.shape[0]
         Ho, Wo = self.output_shape(x.shape)[2:]
         outs = [np.empty((N, w.shape[0], Ho * Wo), np.result_type(w, x)) for w, _ in maps]
@@ -145,12 +154,17 @@ class Conv2d(LinearLayer):
         (kH, kW), (pH, pW) = self.kernel_size, self.padding
         Co = weight.shape[0]
         dtype = np.result_type(weight, g)
+        if (kH, kW) == (1, 1) and self.stride == (1, 1) and (pH, pW) == (0, 0):
+            # 1x1, stride 1: the transpose is one product W^T g per sample, no im2col nor scatter
+            out = np.empty((N, C, H * W), dtype)
+            np.matmul(weight.reshape(Co, C).T, g.reshape(N, Co, H * W), out=out)
+            return out.reshape(N, C, H, W)
         if self.stride == (1, 1) and pH < kH and pW < kW and N * H * W >= 2048 and Co <= C:
             # stride 1: the transpose is a convolution of g, padded by k - 1 - p, with the kernel flipped
             # and its channel axes exchanged -- an im2col and one product, no scatter (faster unless the
             # image is so small that flipping the weights costs more than the scatter, or g has more
             # channels than x, which makes its im2col matrix the larger one)
-            flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, -1)
+            flipped = cached((weight,), ("flipped",), lambda: _flipped(weight))
             qH, qW = kH - 1 - pH, kW - 1 - pW
             out = np.empty((N, C, H * W), dtype)
             correlate(self._padded(g, (qH, qW)), (kH, kW), (1, 1), [flipped], [out])
@@ -183,3 +197,27 @@ class Conv2d(LinearLayer):
     def _repr_args(self):
         o, c, kh, kw = self.weight.shape
         return f"{c}->{o}, kernel=({kh}, {kw}), stride={self.stride}, padding={self.padding}"
+
+
+def _flipped(weight):
+    """The kernel flipped in space with its channel axes exchanged, as a (C_in, C_out*kH*kW) matrix that owns
+    its memory: the weights of the stride-1 transpose as a convolution."""
+    Co, C, kH, kW = weight.shape
+    out = np.empty((C, Co * kH * kW), weight.dtype)
+    out.reshape(C, Co, kH, kW)[...] = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+    return out
+
+
+def _stacked_matrix(ws, bs, biased):
+    """``[W_m | b_m]`` stacked over the maps m, (sum C_out_m, C*kH*kW [+ 1]); a zero last column for a map
+    without a bias (only when some map has one)."""
+    K = ws[0][0].size
+    rows = sum(w.shape[0] for w in ws)
+    out = np.empty((rows, K + int(any(biased))), np.result_type(*ws))
+    r = 0
+    for w, b, used in zip(ws, bs, biased):
+        out[r:r + w.shape[0], :K] = w.reshape(w.shape[0], -1)
+        if any(biased):
+            out[r:r + w.shape[0], K] = b if used else 0
+        r += w.shape[0]
+    return out

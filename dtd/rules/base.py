@@ -21,6 +21,7 @@ reference that the tests hold the fast path to.
 """
 import numpy as np
 
+from ..frozen import cached
 from ..workspace import scratch
 
 __all__ = ["Rule", "PassThrough", "GradientPass", "LinearRule", "Term", "Group", "safe_divide", "stabilize", "select",
@@ -274,9 +275,12 @@ def _modified_weights(weight, memo, reuse=False):
         if t.modifier is None:
             return weight
         if t.modifier not in memo:
-            if reuse and (t.modifier in _TAKES_OUT or isinstance(t.modifier, SignedScale)):
+            builtin = t.modifier in _TAKES_OUT or isinstance(t.modifier, SignedScale)
+            if reuse and builtin:
                 buf = scratch(f"block-weights-{len(memo)}", weight.shape, weight.dtype)
                 memo[t.modifier] = t.modifier(weight, out=buf)
+            elif builtin:                               # kept across calls if the weights are frozen
+                memo[t.modifier] = cached((weight,), ("modifier", t.modifier), lambda: t.modifier(weight))
             else:
                 memo[t.modifier] = t.modifier(weight)
         return memo[t.modifier]
@@ -320,6 +324,18 @@ def sign_parts(x):
     xp = None if hi <= 0 else np.maximum(x, 0)
     xn = x if hi <= 0 else np.minimum(x, 0)
     return xp, xn
+
+
+def modified(a, modifier):
+    """``modifier(a)`` for a built-in modifier, kept across calls when ``a`` is frozen (:mod:`dtd.frozen`);
+    None for ``a`` None.
+
+    >>> modified(np.array([1.0, -2.0]), positive).tolist()
+    [1.0, 0.0]
+    """
+    if a is None:
+        return None
+    return cached((a,), ("modifier", modifier), lambda: modifier(a))
 
 
 def positive(a, out=None):
@@ -482,8 +498,12 @@ class LinearRule(Rule):
                     grads[id(inp)] = [inp, c]
         result = None
         for inp, c in grads.values():                      # step 4: R_x = sum_t input_t * (coef sign_t c_t)
+            # c is this call's own array (step 3's output): overwritten, no new array of the input's size
+            mine = c.flags.writeable and c.dtype == np.result_type(inp, c) and not np.may_share_memory(c, inp)
             if result is None:
-                result = np.multiply(inp, c)
+                result = np.multiply(inp, c, out=c if mine else None)
+            elif mine:
+                result += np.multiply(inp, c, out=c)
             else:
                 result += inp * c
         return np.zeros_like(x) if result is None else result
@@ -530,27 +550,41 @@ class LinearRule(Rule):
     @staticmethod
     def _forward_in_basis(layer, x, weight, bias, fusable, prepared):
         r"""Several sign-restricted groups whose weights are :math:`a w + c w^+` (generalised gamma): one
-        product for :math:`x w^+` beside the layer's own, and each denominator combined from the two,
-        :math:`z_g = \mathrm{sign}\,(a\,(y - b) + c\,x w^+) + b_g`, instead of one product per group.
+        product for :math:`p = x w^+` beside the layer's own :math:`y = x w + b`, and each denominator
+        combined from the two,
 
-        Each group keeps only the outputs of one sign of :math:`y` (``Group.where``); there the two
-        parts of :math:`z_g` add without cancellation (for ``w + g w+`` where y > 0: y plus a
-        nonnegative term; for ``w + g w-`` where y < 0: y plus a nonpositive one), so the result
-        carries the rounding of the forward pass itself.
+        .. math:: z_g = s\,(a\,(y - b) + c\,p) + b_g = s a\, y + s c\, p + (b_g - s a\, b),
+
+        (:math:`s` the term's sign) instead of one product per group: three passes over the output, made
+        only when the group receives relevance (:meth:`_quotients`).
+
+        Each group keeps only the outputs of one sign of :math:`y` (``Group.where``); there the parts of
+        :math:`z_g` add without cancellation for the generalised gamma rule on :math:`x \ge 0` (where
+        y > 0: :math:`y + \gamma p + \gamma b^+`, all terms >= 0; where y < 0:
+        :math:`(1 + \gamma) y - \gamma p - \gamma b^+`, all <= 0), so the result carries the rounding
+        of the forward pass itself.
         """
-        y, p = layer.linear_stack(x, [(weight, bias), (positive(weight), None)])
+        y, p = layer.linear_stack(x, [(weight, bias), (modified(weight, positive), None)])
         shape = (1, -1) + (1,) * (y.ndim - 2)                  # a bias along axis 1
-        u = y if bias is None else y - bias.reshape(shape)     # x w
-        for g, group, (t,) in fusable:
+
+        def combined(t, group):
             a, c = basis(t.modifier)
-            z = a * u if a != 1 else u.copy()
-            if c:
-                z += c * p
-            if t.sign != 1:
-                z *= t.sign
+            a, c = t.sign * a, t.sign * c
+            z = np.multiply(p, c) if c else np.zeros_like(y)
+            if a == 1:
+                z += y
+            elif a:
+                z += a * y
+            shift = None
             if group.bias is not None:
-                z += group.bias.reshape(shape)
-            prepared["z"][g] = z
+                shift = group.bias if bias is None or not a else group.bias - a * bias
+            elif bias is not None and a:
+                shift = -a * bias
+            if shift is not None:
+                z += shift.reshape(shape)
+            return z
+        for g, group, (t,) in fusable:             # made when relevance needs them (a group may receive none)
+            prepared["z"][g] = (lambda t=t, group=group: combined(t, group))
         return y, prepared
 
     def _plan(self, layer, x):
@@ -578,19 +612,29 @@ class LinearRule(Rule):
             if z_plain is None:
                 z_plain = layer.linear(x, weight, bias)
             R = (R * input_share(z_plain, bias)).astype(x.dtype, copy=False)
-        steps = []
+        steps, kept = [], []
+        # a group restricted to outputs of one sign that receive no relevance there sends nothing: skipped
+        # (on a ReLU-gated layer the generalised gamma rule's group of z < 0), unless the rule shares
+        # between its groups (_share pairs them)
+        may_skip = type(self)._share is LinearRule._share
         for g, (group, terms) in enumerate(groups):
             Rg = R
             if group.where is not None:
                 if z_plain is None:
                     z_plain = layer.linear(x, weight, bias)
-                Rg = np.where(select(z_plain, group.where), R, 0).astype(x.dtype, copy=False)
+                mask = select(z_plain, group.where)
+                if may_skip and not np.any(R, where=mask):     # one pass, no temporary
+                    continue
+                Rg = np.where(mask, R, 0).astype(x.dtype, copy=False)
+            kept.append((group, terms))
             if group.plain and out is not None and (group.bias is not None or bias is None):
                 z, own = out, False                        # step 1 was the recorded forward pass
             elif group.plain and out is not None:          # ... minus the bias the group leaves out
                 z, own = out - bias.reshape((1, -1) + (1,) * (out.ndim - 2)), True
             elif g in prepared_z:
                 z, own = prepared_z[g], True               # step 1 was done with the forward pass
+                if callable(z):
+                    z = z()
             else:                                          # step 1: z = sum_t sign_t forward(input_t, W_t) + b
                 z, own = None, True
                 gb = group.bias if rows is None or group.bias is None else group.bias[rows]
@@ -600,7 +644,7 @@ class LinearRule(Rule):
             steps.append([Rg, z, own])
         self._share(steps)
         result = []
-        for (group, terms), (Rg, z, own) in zip(groups, steps):
+        for (group, terms), (Rg, z, own) in zip(kept, steps):
             s = self._quotient(Rg, z, own)                 # step 2: s = R / z
             result += [(t, group.coef * t.sign, s, weight_of(t)) for t in terms]
         return result
@@ -626,7 +670,9 @@ class LinearRule(Rule):
         done = set()
         if stackable and len(singles) > 1 and all(item[1] is singles[0][2][1] for _, _, item in singles):
             s = singles[0][2][1]
-            w_all = np.concatenate([w if k == 1 else k * w for _, _, (k, _, w) in singles], axis=1)
+            ws, ks = tuple(w for _, _, (_, _, w) in singles), tuple(k for _, _, (k, _, _) in singles)
+            w_all = cached(ws, ("hstack", ks), lambda: np.concatenate([w if k == 1 else k * w
+                                                                          for k, w in zip(ks, ws)], axis=1))
             shape = (x_shape[0], x_shape[1] * len(singles)) + tuple(x_shape[2:])
             parts = np.split(layer.linear_backward(s, w_all, shape), len(singles), axis=1)
             yield from zip([inp for _, inp, _ in singles], parts)
@@ -636,7 +682,8 @@ class LinearRule(Rule):
                 continue
             if len(items) > 1 and stackable:
                 s_all = np.concatenate([s if k == 1 else k * s for k, s, _ in items], axis=1)
-                w_all = np.concatenate([w for _, _, w in items], axis=0)
+                ws = tuple(w for _, _, w in items)
+                w_all = cached(ws, ("vstack",), lambda: np.concatenate(ws, axis=0))
                 yield inp, layer.linear_backward(s_all, w_all, x_shape)
                 continue
             c = None
