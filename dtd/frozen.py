@@ -99,14 +99,15 @@ def _register(a, kind, was_writeable):
 
 
 def _owns_memory(a):
-    """True if nothing but ``a`` can write its memory: it owns its data, or its bases are read-only arrays
-    ending in immutable bytes."""
+    """True if nothing but ``a`` can write its memory: it owns its data, or it is a view (through read-only
+    arrays) of immutable ``bytes`` (``np.frombuffer``).  A view of another array is not: that array could be
+    made writeable again and written."""
+    if a.base is None:
+        return True
     base = a
     while isinstance(base, np.ndarray):
         if base is not a and base.flags.writeable:
             return False
-        if base.base is None:
-            return True
         base = base.base
     return isinstance(base, bytes)
 

@@ -90,11 +90,11 @@ def test_write_to_frozen_weight_raises_and_unfreeze_restores():
 def test_freeze_copies_a_view_of_a_writeable_array():
     """A weight that is a view of a writeable array could be changed through its base: freeze copies it."""
     base = np.ones((2, 3))
-    layer = Dense(base[:, :], np.zeros(2))
-    assert layer.weight.base is not None or layer.weight is base
-    net = Sequential([layer]).freeze()
+    net = Sequential([Dense(np.zeros((2, 3)), np.zeros(2))])
+    net.layers[0].weight = base[:, :]
+    net.freeze()
     base[0, 0] = 5.0
-    assert net.layers[0].weight[0, 0] == 1.0 or not np.shares_memory(net.layers[0].weight, base)
+    assert net.layers[0].weight[0, 0] == 1.0 and not np.shares_memory(net.layers[0].weight, base)
     assert not net.layers[0].weight.flags.writeable and base.flags.writeable
     net.unfreeze()
 
@@ -133,3 +133,28 @@ def test_cache_entries_go_with_their_arrays():
     del net
     gc.collect()
     assert fz.cache_bytes() == 0
+
+
+def test_freeze_copies_a_read_only_view_of_an_owning_array():
+    """Even a read-only view is copied when its base owns the memory: the base could be made writeable again."""
+    base = np.ones((2, 3))
+    view = base[:, :]
+    base.flags.writeable = False
+    net = Sequential([Dense(view, np.zeros(2))])
+    net.layers[0].weight = view                    # (the constructor may already have copied it)
+    net.freeze()
+    base.flags.writeable = True
+    base[0, 0] = 7.0
+    assert net.layers[0].weight[0, 0] == 1.0 and not np.shares_memory(net.layers[0].weight, base)
+    net.unfreeze()
+
+
+def test_frombuffer_weights_are_frozen_in_place():
+    """Weights viewing immutable bytes (as an import may give) need no copy."""
+    w = np.frombuffer(np.arange(6.0).tobytes(), dtype=np.float64).reshape(2, 3)
+    net = Sequential([Dense(np.zeros((2, 3)), np.zeros(2))])
+    net.layers[0].weight = w
+    net.freeze()
+    assert net.layers[0].weight is w and net.frozen
+    net.unfreeze()
+    assert not w.flags.writeable                   # it was read-only before freezing: it stays so
