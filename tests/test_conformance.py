@@ -26,7 +26,7 @@ from dtd._paths import data_dir
 from dtd.conformance import (CATALOGUE_VERSION, ConformanceFileError, case_names, cases, check, export, file_name,
                              read_case, read_index, rule_from_spec, rule_spec)
 from dtd.conformance.files import read_arrays
-from dtd.layers import LRN, AvgPool2d, Conv2d, Dense, Flatten, MaxPool2d, ReLU, SumPool2d
+from dtd.layers import LRN, AvgPool2d, Conv2d, Dense, MaxPool2d, SumPool2d
 from dtd.rules import Epsilon, LinearRule, LRNIdentity, LRNTaylor, PassThrough, Proportional, WinnerTakeAll
 
 from _matrices import dense_matrix

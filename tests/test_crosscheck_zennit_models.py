@@ -42,7 +42,6 @@ import zennit.canonizers  # noqa: E402
 import zennit.layer  # noqa: E402
 import zennit.torchvision  # noqa: E402
 
-from dtd import Sequential  # noqa: E402
 from dtd.composites import get  # noqa: E402
 from dtd.conformance import torch_zoo as tz  # noqa: E402
 from dtd.conformance.peers import captum as captum_map, zennit as zennit_map, zennit_canonized  # noqa: E402

@@ -33,8 +33,7 @@ from onnx.reference import ReferenceEvaluator  # noqa: E402
 import dtd  # noqa: E402
 from dtd import ModelFileError, Sequential  # noqa: E402
 from dtd.io import load_onnx  # noqa: E402
-from dtd.layers import (AvgPool2d, Conv2d, Crop, Dense, Flatten, MaxPool2d, PaddedAvgPool2d,  # noqa: E402
-                        ReLU, SumPool2d, ZeroPad2d)
+from dtd.layers import AvgPool2d, Conv2d, Crop, Flatten, PaddedAvgPool2d, ZeroPad2d  # noqa: E402
 from dtd.rules import AlphaBeta, Epsilon, Flat, Gamma, WSquare, ZBox, ZPlus  # noqa: E402
 
 
