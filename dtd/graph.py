@@ -267,13 +267,8 @@ class Graph:
         return acc
 
     def gradient(self, x, target=None, ties="split"):
-        """Gradient of the target output ``f_c(x)`` w.r.t. ``x`` (shape of x), and the targets.
-
-        ``ties``: where a max-pooling window has several maxima, ``"split"`` (the default) shares the
-        gradient equally among them (the mean of the one-sided subgradients), ``"first"`` sends it all
-        to the first in row-major order, as TensorFlow's and PyTorch's max-pooling gradients do
-        (:meth:`dtd.layers.MaxPool2d.spread_to_winners`; iNNvestigate's ``gradient`` analyzer).
-        """
+        """Gradient of the target output ``f_c(x)`` w.r.t. ``x`` (shape of x), and the targets; ``ties`` as in
+        :meth:`dtd.Sequential.gradient` (``"first"``: a tied max-pooling window's gradient to its first maximum)."""
         from .network import backward_with_ties, check_ties
         check_ties(ties)
         acts = self.forward(x, return_all=True)
