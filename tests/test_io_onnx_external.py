@@ -612,3 +612,48 @@ def test_legacy_broadcast_refused(attrs, message):
     mul.attribute.extend([helper.make_attribute(k, v) for k, v in attrs.items()])
     with pytest.raises(ModelFileError, match=r"node 'mul1' \(Mul\): " + message):
         load_onnx(model)
+
+
+@pytest.mark.parametrize("algorithm", ["sha1", "sha256"])
+def test_checksum_verified(tmp_path, algorithm):
+    """A ``checksum`` (SHA-1 of the data file per onnx.proto; SHA-256 taken too) is checked against hashlib's
+    digest of the file: the right one loads (forward equal to onnxruntime's), a digest of other bytes, of a
+    file changed after the model was written, or a malformed one is refused, and the file is hashed once."""
+    import hashlib
+    folder = tmp_path / "m"
+    path = save_external(conv_net(), folder / "m.onnx")
+    data = (folder / "weights.bin").read_bytes()
+    model = onnx.load(str(path), load_external_data=False)
+    for t in model.graph.initializer:
+        if t.data_location == TensorProto.EXTERNAL:
+            _entries(t, checksum=hashlib.new(algorithm, data).hexdigest().upper())   # case is not significant
+    path.write_bytes(model.SerializeToString())
+    from dtd.io import _onnx_external
+    calls = []
+    real_new = hashlib.new
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_onnx_external.hashlib, "new", lambda *a: calls.append(a) or real_new(*a))
+        net = load_onnx(path)
+    assert calls == [(algorithm,)]                         # six external tensors, one file, one digest
+    x = images((1, 2, 6, 6))
+    assert_close(net.forward(x), ort_run(path, x), 1e-5)
+    # the data file changed after the model was written (one byte of w2): refused, naming both digests
+    changed = bytearray(data)
+    changed[-40] ^= 1
+    (folder / "weights.bin").write_bytes(bytes(changed))
+    with pytest.raises(ModelFileError, match=rf"tensor 'w1': external data file 'weights.bin' does not match its "
+                                             rf"checksum: its {algorithm.upper().replace('SHA', 'SHA-')} is "
+                                             rf"{hashlib.new(algorithm, bytes(changed)).hexdigest()}"):
+        load_onnx(path)
+
+
+@pytest.mark.parametrize("value", ["abc", "g" * 40, "0" * 39, "0" * 41, "0" * 128, ""])
+def test_malformed_checksum_refused(tmp_path, value):
+    folder = tmp_path / "m"
+    path = save_external(conv_net(), folder / "m.onnx")
+    model = onnx.load(str(path), load_external_data=False)
+    _entries(_w1(model), checksum=value)
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(ModelFileError, match=r"tensor 'w1': external data checksum .* is not a SHA-1 \(40 "
+                                             r"hexadecimal digits, the ONNX spec\) or SHA-256 \(64\) digest"):
+        load_onnx(path)

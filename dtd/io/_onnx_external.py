@@ -28,12 +28,17 @@ model, the tensor and the cause (before any byte of the data file is read):
 
 Exactly ``n`` bytes are read (open, seek, read); the file is opened only after
 its real path is checked, and the opened file is checked to be the one whose
-path was checked (same device and inode).  ``checksum`` (SHA-1 of the whole
-file, per the ONNX spec) is not verified: that would mean reading the whole
-file for every tensor; ``basepath`` is ignored (the folder is the model's).
+path was checked (same device and inode).  A ``checksum`` is verified: the
+ONNX spec (onnx.proto, ``TensorProto.external_data``) makes it the SHA-1
+digest of the whole file named by ``location``; 40 hexadecimal digits are
+taken as SHA-1 and 64 as SHA-256 (which some tools write), anything else, or
+a digest that differs from the file's, is refused.  Each file is hashed once
+per model (the digest is kept, keyed on the file's device, inode, size and
+modification time).  ``basepath`` is ignored (the folder is the model's).
 ``onnx.load_external_data_for_model`` is deliberately not used: it does not
 check the sizes against the tensor's shape.
 """
+import hashlib
 import ntpath
 import os
 import posixpath
@@ -88,6 +93,27 @@ class ExternalData:
     def __init__(self, base_dir, model):
         self.model = model
         self.base_dir = None if base_dir is None else os.path.realpath(os.fspath(base_dir))
+        self._digests = {}      # (algorithm, st_dev, st_ino, st_size, st_mtime_ns) -> hex digest
+
+    def _check_checksum(self, tensor, location, f, checksum):
+        """Refuse ``tensor`` unless ``checksum`` is the SHA-1 (40 hex digits) or SHA-256 (64) of file ``f``."""
+        value = checksum.strip().lower()
+        algorithm = {40: "sha1", 64: "sha256"}.get(len(value))
+        if algorithm is None or any(c not in "0123456789abcdef" for c in value):
+            self.fail(tensor, f"external data checksum {checksum[:80]!r} is not a SHA-1 (40 hexadecimal digits, "
+                              "the ONNX spec) or SHA-256 (64) digest")
+        st = os.fstat(f.fileno())
+        key = (algorithm, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if key not in self._digests:
+            h = hashlib.new(algorithm)
+            f.seek(0)
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+            self._digests[key] = h.hexdigest()
+        if self._digests[key] != value:
+            self.fail(tensor, f"external data file {location!r} does not match its checksum: its "
+                              f"{algorithm.upper().replace('SHA', 'SHA-')} is {self._digests[key]}, the model says "
+                              f"{value}")
 
     def fail(self, tensor, why):
         raise ModelFileError(f"{self.model}: tensor {tensor.name!r}: {why}")
@@ -100,7 +126,7 @@ class ExternalData:
                 self.fail(tensor, f"external data key {e.key!r} is given twice")
             if e.key not in _KNOWN_KEYS:
                 self.fail(tensor, f"unknown external data key {e.key[:40]!r} (known: location, offset, length, "
-                                  "checksum)")
+                                  "checksum, basepath)")
             entries[e.key] = e.value
         return entries
 
@@ -204,6 +230,8 @@ class ExternalData:
         real = self._path(tensor, location)
         f, size = self._open(tensor, location, real)
         with f:
+            if "checksum" in entries:
+                self._check_checksum(tensor, location, f, entries["checksum"])
             if offset + n > size:
                 where = f"offset {offset} is past its end" if offset > size else \
                     f"it ends before offset {offset} + {n} bytes ({name} {shape})"
