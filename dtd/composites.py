@@ -31,7 +31,10 @@ The named presets read the network's structure (:meth:`Composite.plan`):
   [0, 1], and its rule passes on the rest without a bias in the
   denominators), where Zennit's rules put ``b`` (or ``b^+`` / ``b^-``) in the
   denominator, so that a bias against the output's sign makes the inputs'
-  share exceed ``R_j`` (``docs/graphs.md``, "Biases");
+  share exceed ``R_j`` (``docs/graphs.md``, "Biases"); ``bias="none"`` on a
+  preset leaves every bias out (each neuron passes on all of ``R_j``: the
+  layers conserve, and a neuron whose inputs nearly cancel sends large
+  messages of both signs) and ``bias="plain"`` gives Zennit's convention;
 * an :class:`~dtd.layers.Affine` layer (a batch norm that could not be folded,
   e.g. pre-activation BN-ReLU-Conv) passes relevance unchanged
   (:class:`~dtd.rules.PassThrough`), the one conservative rule for a map
@@ -152,9 +155,12 @@ class Uniform(Composite):
         return [self.rule if single_rule_applies(self.rule, layer) else None for layer in layers]
 
 
-#: what each ``bias`` setting of the named presets gives their rules (the rules' own ``bias`` option)
+#: what each ``bias`` setting of the named presets gives their rules (the rules' own ``bias`` option):
+#: ``absorb`` (the default) keeps the bias's share ``1 - t_j`` of each neuron's relevance, ``plain`` is
+#: Zennit's (the bias in the denominators), ``none`` leaves the biases out (the layers conserve)
 BIAS_SETTINGS = {"absorb": {"Epsilon": "absorb", "Gamma": "absorb", "AlphaBeta": "absorb"},
-                 "plain": {"Epsilon": "plain", "Gamma": "gamma", "AlphaBeta": "parts"}}
+                 "plain": {"Epsilon": "plain", "Gamma": "gamma", "AlphaBeta": "parts"},
+                 "none": {"Epsilon": "none", "Gamma": "none", "AlphaBeta": "none"}}
 
 
 def _check_bias(owner, bias):
@@ -226,7 +232,7 @@ class LRPComposition(Composite):
     third ``Epsilon(epsilon)``, the upper third LRP-0, each with
     ``bias="absorb"`` (a bias absorbs its share, never creates relevance;
     ``bias="plain"``: the bias in the denominators, as the seed writes the
-    rules).  Pooling layers keep their defaults.
+    rules; ``bias="none"``: no bias anywhere, :data:`BIAS_SETTINGS`).  Pooling layers keep their defaults.
     """
 
     params = ("low", "high", "gamma", "epsilon", "bias")
@@ -254,8 +260,8 @@ class LRPComposition(Composite):
 class _ByLayerType(Composite):
     """Conv2d layers get ``conv_rule()``, Dense layers ``Epsilon(epsilon)``; the first linear layer
     may get ``first_rule()``; pooling keeps its default.  ``bias``: ``"absorb"`` (the default: a bias
-    absorbs its share of the relevance, never creates any) or ``"plain"`` (Zennit's: the bias in the
-    denominators), :data:`BIAS_SETTINGS`."""
+    absorbs its share of the relevance, never creates any), ``"plain"`` (Zennit's: the bias in the
+    denominators) or ``"none"`` (no bias in any denominator, nothing kept), :data:`BIAS_SETTINGS`."""
 
     bias = "absorb"
 

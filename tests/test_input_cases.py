@@ -191,7 +191,7 @@ def test_rule_param_api():
         "low": 0.0, "high": 1.0, "bias": "plain"}
     with pytest.raises(ValueError, match="low must be a number, got 'a'"):
         composites.parse_params("epsilon-gamma-box", {"low": "a"})
-    with pytest.raises(ValueError, match="EpsilonPlus: bias must be one of 'absorb', 'plain', got 'parts'"):
+    with pytest.raises(ValueError, match="EpsilonPlus: bias must be one of 'absorb', 'plain', 'none', got 'parts'"):
         composites.get("epsilon-plus", bias="parts")
     with pytest.raises(ValueError, match=r"Gamma: gamma must be finite, got inf .*use ZPlus\(\), composite 'zplus'"):
         Gamma(np.inf)

@@ -57,10 +57,13 @@ def _rules(input_shape, rng):
         "lrp-0": Epsilon(0.0),
         "epsilon": Epsilon(0.1),
         "epsilon-absorb": Epsilon(0.1, bias="absorb"),
+        "epsilon-none": Epsilon(0.1, bias="none"),
         "gamma": Gamma(0.25),
         "gamma-stabilised": Gamma(0.5, epsilon=0.01),
         "gamma-generalized": Gamma(0.25, generalized=True),
         "gamma-absorb": Gamma(0.25, bias="absorb"),
+        "gamma-none": Gamma(0.25, bias="none"),
+        "gamma-generalized-none": Gamma(0.5, bias="none", generalized=True),
         "gamma-generalized-absorb": Gamma(0.5, bias="absorb", generalized=True),
         "alpha1-beta0": AlphaBeta(1, 0),
         "alpha2-beta1": AlphaBeta(2, 1),
@@ -223,6 +226,29 @@ def test_absorb_passes_on_a_fraction_in_0_1_of_each_neuron(rule):
                                    atol=1e-12)
         np.testing.assert_allclose(Dense(W, b).relevance(x, Rj, rule).sum(axis=1), t[:, j] * R[:, j],
                                    rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("rule", [Gamma(0.25, bias="none"), Gamma(0.25, bias="none", generalized=True),
+                                  Epsilon(0.0, bias="none"), AlphaBeta(2, 1, one_sided="conserve", bias="none")],
+                         ids=repr)
+def test_no_bias_passes_on_all_of_each_neuron(rule):
+    """bias="none" (a preset's ``bias="none"``): each neuron sends exactly R_j whatever its bias, by hand for
+    one neuron and over random layers; LRP-0's messages are x_i w_ij / (z_j - b_j)."""
+    W, b, x = np.array([[1.0, 3.0]]), np.array([-2.0]), np.array([[1.0, 1.0]])
+    if isinstance(rule, Epsilon):      # z = 2, s = z - b = 4: [1/4, 3/4] of R (the plain rule: [1/2, 3/2])
+        np.testing.assert_allclose(Dense(W, b).relevance(x, np.array([[8.0]]), rule), [[2.0, 6.0]], rtol=1e-15)
+    rng = np.random.default_rng(1)
+    generalized = getattr(rule, "generalized", True)
+    W, b = rng.normal(size=(6, 5)), 3 * rng.normal(size=6)
+    x = rng.normal(size=(4, 5)) if generalized else np.abs(rng.normal(size=(4, 5)))
+    z = x @ W.T + b
+    R = rng.normal(size=z.shape) if generalized else np.where(z > 0, rng.normal(size=z.shape), 0)
+    for j in range(6):
+        Rj = np.zeros_like(R)
+        Rj[:, j] = R[:, j]
+        np.testing.assert_allclose(rule.explicit(W, b, x, Rj).sum(axis=1), R[:, j], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(Dense(W, b).relevance(x, Rj, rule).sum(axis=1), R[:, j], rtol=1e-10,
+                                   atol=1e-12)
 
 
 def test_one_sided_alpha_beta_conserves():
