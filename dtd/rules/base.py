@@ -623,7 +623,9 @@ class LinearRule(Rule):
                 if z_plain is None:
                     z_plain = layer.linear(x, weight, bias)
                 mask = select(z_plain, group.where)
-                if may_skip and not np.any(R, where=mask):     # one pass, no temporary
+                # (R != 0) & mask, then any: two fast passes; np.any(R, where=mask) is a masked reduction
+                # that NumPy runs ~50x slower (a quarter of MobileNetV2's explanation)
+                if may_skip and not np.logical_and(mask, R != 0).any():
                     continue
                 Rg = np.where(mask, R, 0).astype(x.dtype, copy=False)
             kept.append((group, terms))
