@@ -17,7 +17,11 @@ References (none shares code with dtd's im2col / phase routes):
   dense matrix over the *unpadded* input by loops (``tests/_matrices.py``; the padded positions are not
   inputs), 1e-10 relative as in ``test_rules_closed_form.py`` (a quotient of sums of up to 18 products);
 * the ONNX import against onnxruntime: float32, rtol 1e-5 with an absolute floor of 1e-5 times the largest
-  output (float32 sums in another order; measured worst ~2e-7).
+  output (float32 sums in another order; measured worst ~2e-7).  Graphs built with ``onnx.helper``: Conv
+  ``pads=[0, 0, 1, 1]`` at stride 2, ``auto_pad=SAME_UPPER`` / ``SAME_LOWER``, an asymmetric ``Pad`` before a
+  Conv, a chain of two Pads, a Pad read by two Convs and a ReLU (kept for the ReLU alone).  Under z^B the
+  relevance the old import (ZeroPad2d + Conv2d) dropped at the border is its closed-form share of the padded
+  positions; the new import conserves it.
 
 Geometries are drawn by hypothesis (kernel, stride, four pads, image, channels, groups).  float32 results
 are held to the float64 ones to 1e-5 relative to the largest entry (a few dozen float32 operations).
@@ -460,3 +464,68 @@ def test_onnx_zbox_border_relevance_is_kept(kind, size, pads):
     border[:, :, :, -1:] |= er > 0
     assert border.any()
     assert np.abs(got - old)[border].max() > 1e-3 * np.abs(got).max()
+
+
+def _graph_model(nodes, inits, in_shape, out):
+    from onnx import TensorProto, helper, numpy_helper
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, in_shape)],
+                              [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)],
+                              initializer=[numpy_helper.from_array(v, k) for k, v in inits.items()])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    return m
+
+
+def _ort(m, x):
+    ort = pytest.importorskip("onnxruntime")
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    return ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"]).run(
+        None, {"x": x})[0]
+
+
+def test_onnx_pad_read_by_a_conv_and_a_relu_and_a_chain_of_pads():
+    """A Pad that a Conv and a ReLU read: the Conv folds it (reads the unpadded x), the ZeroPad2d stays for
+    the ReLU only.  Two Pads in a chain before a Conv: both folded.  Forward against onnxruntime."""
+    pytest.importorskip("onnx")
+    from onnx import helper
+    from dtd.io import load_onnx
+    rng = np.random.default_rng(5)
+    w = rng.normal(0, 0.4, size=(2, 2, 3, 3)).astype(np.float32)
+    inits = {"w": w, "b": np.zeros(2, np.float32),
+             "p1": np.array([0, 0, 1, 0, 0, 0, 0, 1], np.int64), "p2": np.array([0, 0, 0, 2, 0, 0, 1, 0], np.int64),
+             "axes": np.array([2, 3], np.int64)}
+    nodes = [helper.make_node("Pad", ["x", "p1"], ["a"], name="pad1"),
+             helper.make_node("Pad", ["a", "p2"], ["a2"], name="pad2"),
+             helper.make_node("Conv", ["a2", "w", "b"], ["c"], name="conv", kernel_shape=[3, 3], strides=[2, 2]),
+             helper.make_node("Conv", ["a", "w", "b"], ["d"], name="conv2", kernel_shape=[3, 3], strides=[2, 2],
+                              pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["a"], ["e"], name="relu"),
+             helper.make_node("ReduceSum", ["e", "axes"], ["f"], name="sum", keepdims=1),
+             helper.make_node("ReduceSum", ["c", "axes"], ["g"], name="sumc", keepdims=1),
+             helper.make_node("ReduceSum", ["d", "axes"], ["h"], name="sumd", keepdims=1),
+             helper.make_node("Concat", ["f", "g", "h"], ["y"], name="cat", axis=1)]
+    m = _graph_model(nodes, inits, [1, 2, 6, 7], "y")
+    net = load_onnx(m)
+    ops = {n.name: n for n in net.nodes}
+    assert ops["conv"].inputs == ["x"] and ops["conv"].op.pads == (1, 2, 1, 1)      # both pads summed
+    assert ops["conv2"].inputs == ["x"] and ops["conv2"].op.pads == (2, 1, 1, 2)
+    assert isinstance(ops["pad1"].op, ZeroPad2d) and ops["relu"].inputs == ["pad1"]   # kept for the ReLU
+    assert "pad2" not in ops
+    assert not any(isinstance(ops[n].op, ZeroPad2d) for s in ("conv", "conv2") for n in ops[s].inputs if n in ops)
+    x = rng.normal(size=(1, 2, 6, 7)).astype(np.float32)
+    close(net.forward(x), _ort(m, x), RTOL32)
+
+
+@pytest.mark.parametrize("pads,message", [([0, 0, -1, 1], "need 4 non-negative values"),
+                                          ([0, 1, 1], "need 4 non-negative values")])
+def test_onnx_conv_with_bad_pads_is_refused(pads, message):
+    pytest.importorskip("onnx")
+    from onnx import helper
+    from dtd import ModelFileError
+    from dtd.io import load_onnx
+    inits = {"w": np.ones((1, 1, 3, 3), np.float32)}
+    m = _graph_model([helper.make_node("Conv", ["x", "w"], ["y"], name="conv", kernel_shape=[3, 3], pads=pads)],
+                     inits, [1, 1, 5, 5], "y")
+    with pytest.raises(ModelFileError, match=r"node 'conv' \(Conv\): pads .*" + message):
+        load_onnx(m)
