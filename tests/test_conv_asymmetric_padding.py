@@ -372,7 +372,7 @@ onnx_cases = pytest.mark.parametrize("kind,size,pads", [
 
 
 def _onnx_model(kind, size, w, b, dtype):
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
     et = TensorProto.DOUBLE if dtype == np.float64 else TensorProto.FLOAT
     inits = [numpy_helper.from_array(w.astype(dtype), "w"), numpy_helper.from_array(b.astype(dtype), "b")]
