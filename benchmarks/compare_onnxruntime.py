@@ -39,9 +39,9 @@ def to_onnx(onnx, net, side, opset=17):
         if isinstance(layer, Conv2d):
             inits += [numpy_helper.from_array(layer.weight, f"{name}.weight"),
                       numpy_helper.from_array(layer.bias, f"{name}.bias")]
-            (ph, pw), (sh, sw) = layer.padding, layer.stride
+            sh, sw = layer.stride
             nodes.append(helper.make_node("Conv", [cur, f"{name}.weight", f"{name}.bias"], [out], name=name,
-                                          kernel_shape=list(layer.weight.shape[2:]), pads=[ph, pw, ph, pw],
+                                          kernel_shape=list(layer.weight.shape[2:]), pads=list(layer.pads),
                                           strides=[sh, sw]))
         elif isinstance(layer, Dense):
             inits += [numpy_helper.from_array(layer.weight, f"{name}.weight"),

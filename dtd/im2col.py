@@ -18,42 +18,64 @@ from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from . import workspace
 
-__all__ = ["output_size", "pad", "windows", "fold", "window_sum", "window_max", "im2col", "col2im", "tiles",
+__all__ = ["output_size", "pad", "pads4", "windows", "fold", "window_sum", "window_max", "im2col", "col2im", "tiles",
            "correlate"]
 
 
 def output_size(size, kernel, stride, padding=0):
-    """Number of window positions along one axis.
+    """Number of window positions along one axis: ``(size + before + after - kernel) // stride + 1``.
 
-    >>> output_size(5, 3, 1, 1), output_size(6, 2, 2)
-    (5, 3)
+    ``padding`` is an int (both ends) or ``(before, after)``.
+
+    >>> output_size(5, 3, 1, 1), output_size(6, 2, 2), output_size(7, 3, 2, (0, 1))
+    (5, 3, 3)
     """
-    out = (size + 2 * padding - kernel) // stride + 1
+    before, after = (padding, padding) if isinstance(padding, (int, np.integer)) else padding
+    out = (size + before + after - kernel) // stride + 1
     if out < 1:
+        shown = before if before == after else f"({before} before, {after} after)"
         raise ValueError(
-            f"kernel {kernel} with padding {padding} does not fit an input of size {size}"
+            f"kernel {kernel} with padding {shown} does not fit an input of size {size}"
         )
     return out
 
 
 def pad(x, padding, value=0.0, out=None):
-    """Pad the two spatial axes of an NCHW batch by ``padding = (pH, pW)``.
+    """Pad the two spatial axes of an NCHW batch by ``padding``.
 
+    ``padding`` is ``(pH, pW)`` (both ends of each axis) or ``(top, left, bottom, right)``.
     ``out`` (shape of the padded batch) receives the result if given;
     without padding ``x`` itself is returned.
+
+    >>> pad(np.ones((1, 1, 1, 2)), (0, 1, 1, 0))[0, 0].tolist()
+    [[0.0, 1.0, 1.0], [0.0, 0.0, 0.0]]
     """
-    pH, pW = padding
-    if pH == 0 and pW == 0:
+    t, l, b, r = pads4(padding)
+    if not (t or l or b or r):
         return x
     if out is None:
-        return np.pad(x, ((0, 0), (0, 0), (pH, pH), (pW, pW)), constant_values=value)
+        return np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)), constant_values=value)
     H, W = x.shape[2:]
-    out[:, :, :pH] = value
-    out[:, :, pH + H:] = value
-    out[:, :, pH:pH + H, :pW] = value
-    out[:, :, pH:pH + H, pW + W:] = value
-    out[:, :, pH:pH + H, pW:pW + W] = x
+    out[:, :, :t] = value
+    out[:, :, t + H:] = value
+    out[:, :, t:t + H, :l] = value
+    out[:, :, t:t + H, l + W:] = value
+    out[:, :, t:t + H, l:l + W] = x
     return out
+
+
+def pads4(padding):
+    """``(top, left, bottom, right)`` of ``(pH, pW)`` (both ends) or of 4 ints already in that order.
+
+    >>> pads4((1, 2)), pads4((0, 0, 1, 1))
+    ((1, 2, 1, 2), (0, 0, 1, 1))
+    """
+    padding = tuple(int(p) for p in padding)
+    if len(padding) == 2:
+        return padding + padding
+    if len(padding) != 4:
+        raise ValueError(f"padding must be (pH, pW) or (top, left, bottom, right), got {padding!r}")
+    return padding
 
 
 def windows(x, kernel, stride):

@@ -1,7 +1,9 @@
 """Linear layers written out as explicit dense matrices, by plain loops.
 
 Independent of the im2col code: each entry is placed by the definition of the
-layer (cross-correlation with zero padding; a window of a pooling layer).
+layer (cross-correlation with zero padding, which may differ at the two ends of an
+axis; a window of a pooling layer).  The padded positions are not inputs: a
+window entry that falls on one has no column.
 """
 import numpy as np
 
@@ -44,9 +46,12 @@ def dense_matrix(layer, input_shape):
     else:
         raise TypeError(type(layer))
     sH, sW = layer.stride
-    pH, pW = layer.padding
-    Ho = (H + 2 * pH - kH) // sH + 1
-    Wo = (Wd + 2 * pW - kW) // sW + 1
+    if isinstance(layer, Conv2d):
+        pH, pW, pB, pR = layer.pads          # (top, left, bottom, right), possibly asymmetric
+    else:
+        (pH, pW), (pB, pR) = layer.padding, layer.padding
+    Ho = (H + pH + pB - kH) // sH + 1
+    Wo = (Wd + pW + pR - kW) // sW + 1
     W = np.zeros((Co, Ho, Wo, Ci, H, Wd))
     conn = np.zeros(W.shape, bool)
     for o in range(Co):

@@ -47,15 +47,16 @@ def correlate_reference(x, w, b, groups, stride, padding):
     """The grouped correlation by scipy.signal.correlate, one 2-D correlation per connected channel pair."""
     N, C, H, W = x.shape
     Co, ci, kH, kW = w.shape
-    (sH, sW), (pH, pW) = stride, padding
-    xp = np.pad(x, ((0, 0), (0, 0), (pH, pH), (pW, pW)))
-    Ho, Wo = (H + 2 * pH - kH) // sH + 1, (W + 2 * pW - kW) // sW + 1
+    t, l, bo, r = padding if len(padding) == 4 else tuple(padding) * 2     # (top, left, bottom, right)
+    sH, sW = stride
+    xp = np.pad(x, ((0, 0), (0, 0), (t, bo), (l, r)))
+    Ho, Wo = (H + t + bo - kH) // sH + 1, (W + l + r - kW) // sW + 1
     out = np.zeros((N, Co, Ho, Wo))
     per_group = Co // groups
     for n in range(N):
         for o in range(Co):
             k = o // per_group
-            acc = np.zeros((H + 2 * pH - kH + 1, W + 2 * pW - kW + 1))
+            acc = np.zeros((H + t + bo - kH + 1, W + l + r - kW + 1))
             for c in range(ci):
                 acc += correlate(xp[n, k * ci + c], w[o, c], mode="valid", method="direct")
             out[n, o] = acc[::sH, ::sW][:Ho, :Wo] + b[o]
@@ -98,11 +99,15 @@ def geometries(draw):
     co = draw(st.integers(1, 3))
     kH, kW = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     sH, sW = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    pH, pW = draw(st.integers(0, 2)), draw(st.integers(0, 2))
-    H = draw(st.integers(max(1, kH - 2 * pH), kH + 7))
-    W = draw(st.integers(max(1, kW - 2 * pW), kW + 7))
+    pads = tuple(draw(st.integers(0, 2)) for _ in range(4))      # (top, left, bottom, right)
+    if draw(st.booleans()):
+        pads = pads[:2] * 2                                       # symmetric half of the time
+    t, l, bo, r = pads
+    H = draw(st.integers(max(1, kH - t - bo), kH + 7))
+    W = draw(st.integers(max(1, kW - l - r), kW + 7))
     N = draw(st.integers(1, 3))
-    return dict(groups=groups, ci=ci, co=co, kernel=(kH, kW), stride=(sH, sW), padding=(pH, pW),
+    return dict(groups=groups, ci=ci, co=co, kernel=(kH, kW), stride=(sH, sW),
+                padding=pads[:2] if pads[:2] == pads[2:] else pads,
                 shape=(N, groups * ci, H, W), seed=draw(st.integers(0, 2 ** 32 - 1)), small=draw(st.booleans()),
                 flat=draw(st.booleans()))
 
@@ -133,7 +138,7 @@ def test_forward_transpose_and_weight_gradient_against_references(g):
         gx32 = layer.backward(x.astype(np.float32), G.astype(np.float32))
     assert y32.dtype == gx32.dtype == np.float32
     # the definition (scipy) and the per-group loop
-    close(y, correlate_reference(x, w, b, layer.groups, layer.stride, layer.padding), RTOL64)
+    close(y, correlate_reference(x, w, b, layer.groups, layer.stride, g["padding"]), RTOL64)
     close(y, gc._per_group_linear(layer, x, w, b), RTOL64)
     close(gx, gc._per_group_linear_backward(layer, G, w, x.shape), RTOL64)
     dw_ref, db_ref = gc._per_group_param_grads(layer, x, G)
@@ -161,6 +166,10 @@ def test_forward_transpose_and_weight_gradient_against_references(g):
     (4, 1, 1, 1, 0, 32),     # depthwise without padding: the transpose accumulates in its output directly
     (3, 1, 2, 2, 1, 33),     # depthwise with 2 outputs per channel, stride 2
     (4, 2, 3, 1, 2, 32),     # co > ci: the scatter route at stride 1
+    # padding (top, left, bottom, right) that differs at the two ends of an axis
+    (2, 3, 2, 1, (0, 2, 1, 0), 32),     # the flipped-kernel transpose, its padding's ends exchanged
+    (4, 1, 1, 2, (0, 0, 1, 1), 33),     # depthwise, TensorFlow SAME at stride 2
+    (3, 1, 2, 1, (2, 1, 0, 2), 32),     # depthwise, 2 outputs per channel
 ])
 def test_routes_on_larger_images(groups, ci, co, stride, padding, side):
     """The routes that only images of >= 2048 positions (or particular channel counts) take."""

@@ -135,10 +135,10 @@ def fd_gradient(net, x, target, h=1e-6):
 
 
 # -- Pad ------------------------------------------------------------------------------------------
-PAD_CASES = [   # (pads top, left, bottom, right), conv pads, stride -> expected layers
+PAD_CASES = [   # (pads top, left, bottom, right), conv pads, stride -> expected layers: always one Conv2d
     ((1, 1, 1, 1), (0, 0, 0, 0), 1, ["Conv2d"]),
-    ((0, 0, 1, 1), (0, 0, 0, 0), 2, ["ZeroPad2d", "Conv2d"]),
-    ((1, 2, 2, 3), (0, 0, 0, 0), 2, ["ZeroPad2d", "Conv2d"]),
+    ((0, 0, 1, 1), (0, 0, 0, 0), 2, ["Conv2d"]),           # asymmetric: in the Conv2d too (no ZeroPad2d)
+    ((1, 2, 2, 3), (0, 0, 0, 0), 2, ["Conv2d"]),
     ((0, 1, 0, 0), (1, 0, 1, 1), 1, ["Conv2d"]),          # the Pad and the conv's pads sum to symmetric
 ]
 
@@ -159,12 +159,10 @@ def test_pad_before_conv_folds_into_its_padding(opset, pads, conv_pads, stride, 
 
     net32, net64, x = both(build, (1, 3, 7, 8), opset)
     assert layer_types(net64) == expected + ["ReLU"]
-    total = [p + q for p, q in zip(pads, conv_pads)]
-    conv = net64.layers[len(expected) - 1]
-    assert conv.padding == (min(total[0], total[2]), min(total[1], total[3]))
-    if expected[0] == "ZeroPad2d":
-        assert net64.layers[0].pads == (total[0] - conv.padding[0], total[1] - conv.padding[1],
-                                        total[2] - conv.padding[0], total[3] - conv.padding[1])
+    total = tuple(p + q for p, q in zip(pads, conv_pads))
+    conv = net64.layers[0]
+    assert conv.pads == total
+    assert conv.padding == (total[:2] if total[:2] == total[2:] else total)
 
 
 @pytest.mark.parametrize("opset", [2, 13, 18])
@@ -246,17 +244,14 @@ def test_asymmetric_conv_padding(opset, attrs, size, pads):
         return g.model([1, 2, *size], g.op("Relu", [c]), opset)
 
     net32, net64, x = both(build, (1, 2) + size, opset)
-    t, l, b, r = pads
-    sym = (min(t, b), min(l, r))
-    assert layer_types(net64) == ["ZeroPad2d", "Conv2d", "ReLU"]
-    assert net64.layers[1].padding == sym
-    assert net64.layers[0].pads == (t - sym[0], l - sym[1], b - sym[0], r - sym[1])
+    assert layer_types(net64) == ["Conv2d", "ReLU"]
+    assert net64.layers[0].pads == pads and net64.layers[0].padding == pads
 
 
 def test_asymmetric_depthwise_conv_and_a_pad_read_twice_in_a_graph():
-    """A depthwise conv with TensorFlow SAME padding (stride 2) after a Pad that two branches read: the Pad
-    stays a ZeroPad2d node (not folded: two readers), each conv keeps its ONNX name, its extra padding a
-    node of its own ('<conv>/pad')."""
+    """A depthwise conv with TensorFlow SAME padding (stride 2) after a Pad that two convolutions read: the
+    Pad is folded into both (each reads the unpadded input), so no ZeroPad2d is left; each conv keeps its
+    ONNX name."""
     def build(g, opset):
         p = g.op("Pad", ["x", g.ints([0, 0, 1, 0, 0, 0, 0, 1])])
         a = g.op("Conv", [p, g.weight(4, 1, 3, 3), g.const(g.rng.normal(0, 0.1, 4))], kernel_shape=[3, 3],
@@ -266,10 +261,10 @@ def test_asymmetric_depthwise_conv_and_a_pad_read_twice_in_a_graph():
 
     net32, net64, x = both(build, (1, 4, 7, 6), 13)
     ops = {n.name: type(n.op).__name__ for n in net64.nodes}
-    assert ops == {"n2": "ZeroPad2d", "n5/pad": "ZeroPad2d", "n5": "GroupedConv2d", "n7": "Conv2d",
-                   "n8": "Add", "n9": "ReLU"}, ops
-    # H: 8 rows (7 + 1 top), SAME stride 2: 1 more at the bottom; W: 7 (6 + 1 right): 1 at each end
-    assert net64.nodes[1].op.pads == (0, 0, 1, 0) and net64.nodes[2].op.padding == (0, 1)
+    assert ops == {"n5": "GroupedConv2d", "n7": "Conv2d", "n8": "Add", "n9": "ReLU"}, ops
+    assert all(net64.nodes[i].inputs == ["x"] for i in (0, 1))
+    # H: 8 rows (7 + 1 top), SAME stride 2: 1 more at the bottom; W: 7 (6 + 1 right): 1 at each end; plus the Pad
+    assert net64.nodes[0].op.pads == (1, 1, 1, 2) and net64.nodes[1].op.pads == (1, 0, 0, 1)
     R = net64.explain(x, {"n5": Epsilon(0.1), "n7": Epsilon(0.1)}, target=5)
     assert R.shape == x.shape and np.isfinite(R).all()
 
@@ -292,24 +287,29 @@ def conv_matrix(w, b, stride, pads, H, W):
     return M.reshape(Co * Ho * Wo, Ci * H * W), np.repeat(b, Ho * Wo)
 
 
-@pytest.mark.parametrize("rule", [Epsilon(0.0), Epsilon(0.3), ZPlus(), Gamma(0.25), AlphaBeta(2, 1)])
+@pytest.mark.parametrize("rule", [Epsilon(0.0), Epsilon(0.3), ZPlus(), Gamma(0.25), AlphaBeta(2, 1),
+                                  ZBox(-1.0, 2.0), WSquare(), Flat()])
 def test_padded_conv_import_explains_like_the_conv_with_that_padding(rule):
-    """The import (ZeroPad2d + Conv2d) explained with a rule whose messages are proportional to the input
-    equals the rule's closed form over the padded convolution as a matrix, and a hand-built equivalent."""
+    """The import (one Conv2d with pads (1, 0, 2, 1)) equals the rule's closed form over the padded
+    convolution as a matrix over the unpadded input (the padded positions are not inputs), for every rule;
+    for the rules whose messages are proportional to the input it also equals ZeroPad2d + Conv2d."""
     g = G(3, np.float64)
     w, bias = g.rng.normal(size=(3, 2, 3, 3)), g.rng.normal(0, 0.3, 3)
     c = g.op("Conv", ["x", g.const(w), g.const(bias)], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 0, 2, 1])
     m = g.model([1, 2, 6, 5], c, 13)
     net = load_onnx(m)
+    assert layer_types(net) == ["Conv2d"] and net.layers[0].pads == (1, 0, 2, 1)
     x = np.abs(np.random.default_rng(4).normal(size=(2, 2, 6, 5)))     # >= 0: z+ and gamma's usual domain
+    x = np.minimum(x, 2.0)                                             # inside z^B's box [-1, 2]
     R_out = np.random.default_rng(5).uniform(0.1, 1.0, size=net.forward(x).shape)
-    got = net.layers[0].relevance(x, net.layers[1].relevance(net.layers[0].forward(x), R_out, rule))
+    got = net.layers[0].relevance(x, R_out, rule)
     M, bM = conv_matrix(w, bias, (2, 2), (1, 0, 2, 1), 6, 5)
-    want = rule.explicit(M, bM, x.reshape(2, -1), R_out.reshape(2, -1)).reshape(x.shape)
+    want = rule.explicit(M, bM, x.reshape(2, -1), R_out.reshape(2, -1), connected=M != 0).reshape(x.shape)
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12 * np.abs(want).max())
     hand = Sequential([ZeroPad2d((0, 0, 1, 1)), Conv2d(w, bias, 2, (1, 0))])
-    assert net.layers[0].pads == (0, 0, 1, 1) and net.layers[1].padding == (1, 0)
     np.testing.assert_allclose(net.forward(x), hand.forward(x), rtol=1e-13, atol=1e-13)
+    if isinstance(rule, (ZBox, WSquare, Flat)):
+        return      # these send relevance to the padded zeros of ZeroPad2d + Conv2d (test_zeropad_then_conv...)
     target = 7
     np.testing.assert_allclose(net.explain(x, rule, target=target), hand.explain(x, rule, target=target),
                                rtol=1e-12, atol=1e-14)
@@ -628,7 +628,7 @@ def test_torch_exports(tmp_path, exporter):
         pytest.importorskip("onnxscript")
     from dtd.conformance.torch_zoo import export
     expected = {"adaptive": ["Conv2d", "ReLU", "AvgPool2d", "Flatten", "Dense"],
-                "padconv": ["ZeroPad2d", "Conv2d", "ReLU"], "ceilavg": ["Conv2d", "PaddedAvgPool2d"]}
+                "padconv": ["Conv2d", "ReLU"], "ceilavg": ["Conv2d", "PaddedAvgPool2d"]}
     x = np.random.default_rng(0).uniform(-1, 1, size=(1, 3, 10, 10))
     for name, model in models.items():
         path = export(model, (1, 3, 10, 10), tmp_path / f"{name}.onnx", exporter, external_data=False)

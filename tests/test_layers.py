@@ -69,22 +69,29 @@ def fd_param_grad(make, param, x, G, h=H_FD):
 
 
 class NaiveConv2d:
-    """Reference convolution: explicit loops over output positions (no im2col)."""
+    """Reference convolution: explicit loops over output positions (no im2col).
+
+    ``padding``: an int, ``(pH, pW)`` or ``(top, left, bottom, right)``.
+    """
 
     def __init__(self, weight, bias, stride, padding):
         self.w, self.b = weight, bias
         self.s = (stride, stride) if np.isscalar(stride) else tuple(stride)
-        self.p = (padding, padding) if np.isscalar(padding) else tuple(padding)
+        p = (padding, padding) if np.isscalar(padding) else tuple(padding)
+        self.p4 = p + p if len(p) == 2 else p          # (top, left, bottom, right)
+        self.p = self.p4[:2]                           # top, left: where the input starts
 
     def _geometry(self, x):
         N, C, H, W = x.shape
         kH, kW = self.w.shape[2:]
-        Ho = (H + 2 * self.p[0] - kH) // self.s[0] + 1
-        Wo = (W + 2 * self.p[1] - kW) // self.s[1] + 1
+        t, l, b, r = self.p4
+        Ho = (H + t + b - kH) // self.s[0] + 1
+        Wo = (W + l + r - kW) // self.s[1] + 1
         return Ho, Wo, kH, kW
 
     def _pad(self, x):
-        return np.pad(x, ((0, 0), (0, 0), (self.p[0],) * 2, (self.p[1],) * 2))
+        t, l, b, r = self.p4
+        return np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)))
 
     def _win(self, i, j, kH, kW):
         return (slice(None), slice(None), slice(i * self.s[0], i * self.s[0] + kH),
@@ -162,6 +169,10 @@ CONV_CASES = [
     (2, 3, (8, 5), (1, 2), (2, 1), (1, 0)),
     (1, 2, (5, 6), (4, 1), (1, 3), (0, 2)),
     (3, 1, (4, 4), (4, 4), 1, 0),
+    # asymmetric padding (top, left, bottom, right): TensorFlow SAME with stride 2, and others
+    (2, 3, (7, 7), (3, 3), 2, (0, 0, 1, 1)),
+    (2, 2, (6, 5), (3, 2), (1, 2), (2, 0, 1, 3)),
+    (1, 2, (5, 6), (2, 3), 1, (0, 1, 1, 0)),
 ]
 
 
@@ -177,8 +188,8 @@ def test_conv_forward_equals_scipy_correlate(case):
     rng = np.random.default_rng(10)
     layer, _, x = _conv(rng, *case)
     sH, sW = layer.stride
-    pH, pW = layer.padding
-    xp = np.pad(x, ((0, 0), (0, 0), (pH, pH), (pW, pW)))
+    t, l, b, r = layer.pads
+    xp = np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)))
     ref = np.stack([
         np.stack([
             sum(signal.correlate(xp[n, c], layer.weight[o, c], mode="valid", method="direct")

@@ -44,6 +44,16 @@ LAYERS = {
                         (3, 6, 7)),
     "grouped-2x2-to-3": (lambda rng: GroupedConv2d(rng.normal(size=(6, 2, 3, 3)), rng.normal(size=6), 1, 1, 2),
                          (4, 5, 5)),
+    # padding (top, left, bottom, right) that differs at the two ends of an axis: the padded positions are
+    # not inputs of the matrix (no relevance, no share of z^B's / w^2's / flat's denominators)
+    "conv-asym-s2-same": (lambda rng: Conv2d(rng.normal(size=(3, 2, 3, 3)), rng.normal(size=3), stride=2,
+                                             padding=(0, 0, 1, 1)), (2, 7, 6)),
+    "conv-asym-s1": (lambda rng: Conv2d(rng.normal(size=(3, 2, 3, 2)), rng.normal(size=3),
+                                        padding=(2, 0, 1, 1)), (2, 5, 5)),
+    "depthwise-asym-s2": (lambda rng: GroupedConv2d(rng.normal(size=(3, 1, 3, 3)), rng.normal(size=3), 2,
+                                                    (1, 0, 0, 1), 3), (3, 6, 7)),
+    "grouped-asym": (lambda rng: GroupedConv2d(rng.normal(size=(6, 2, 3, 3)), rng.normal(size=6), 1,
+                                               (0, 2, 1, 0), 2), (4, 5, 5)),
     "sumpool": (lambda rng: SumPool2d(2), (3, 6, 6)),
     "sumpool-overlap": (lambda rng: SumPool2d(3, stride=1, padding=1), (2, 5, 5)),
     "avgpool": (lambda rng: AvgPool2d((2, 3), stride=(2, 1)), (2, 6, 7)),

@@ -72,7 +72,7 @@ def fold_affine_before(imp, node, layer, x):
     w, b = layer.weight.astype(F64), layer.bias.astype(F64)
     if isinstance(layer, Dense) and len(imp.shapes[x]) == 2:
         new = _with_params(layer, w * s[None, :], b + w @ t)
-    elif type(layer) is Conv2d and layer.padding == (0, 0):
+    elif type(layer) is Conv2d and not any(layer.pads):
         new = _with_params(layer, w * s[None, :, None, None], b + (w * t[None, :, None, None]).sum(axis=(1, 2, 3)))
     else:
         return layer, x

@@ -87,12 +87,12 @@ def conv(imp, node, a):
     if "kernel_shape" in a and tuple(a["kernel_shape"]) != w.shape[2:]:
         imp.fail(f"kernel_shape {list(a['kernel_shape'])} differs from the weight's {w.shape[2:]}", node)
     strides, pads = _geometry(imp, node, a, x, w.shape[2:])
-    x, (t, l) = conv_padding(imp, node, x, pads)   # a Pad before folded in; unequal ends: a ZeroPad2d before
+    x, pads = conv_padding(imp, node, x, pads)   # a zero Pad before folded in: (top, left, bottom, right)
     group = int(a.get("group", 1))
     if group == 1:
-        layer = _new_layer(imp, node, Conv2d, w, b, strides, (t, l))
+        layer = _new_layer(imp, node, Conv2d, w, b, strides, pads)
     else:
-        layer = _new_layer(imp, node, GroupedConv2d, w, b, strides, (t, l), group)
+        layer = _new_layer(imp, node, GroupedConv2d, w, b, strides, pads, group)
     layer, x = fold_affine_before(imp, node, layer, x)
     imp.add(node, layer, [x])
 

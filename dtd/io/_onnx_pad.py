@@ -3,23 +3,28 @@ convolution or pooling that reads it.
 
 * ``Pad`` (mode ``constant``, value 0, only the two spatial axes of a 4-d tensor) becomes a
   :class:`~dtd.layers.ZeroPad2d`.  The ``Conv`` / ``MaxPool`` / ``AveragePool`` handlers of
-  :mod:`dtd.io._onnx_ops` then fold it into their own padding when it is their only reader and
-  the result is exact:
+  :mod:`dtd.io._onnx_ops` then fold it into their own padding when the result is exact:
 
-  - ``Conv``: always (the padding of a convolution is zeros); the symmetric part of the summed
-    padding goes into the :class:`~dtd.layers.Conv2d`, what differs between the two ends of an
-    axis stays a :class:`~dtd.layers.ZeroPad2d` before it.  The same split imports a ``Conv``
-    whose own ``pads`` / ``auto_pad=SAME_*`` are asymmetric (TensorFlow ``SAME`` with stride 2).
-  - ``MaxPool`` (padding ``-inf``): only when the padded tensor is a ReLU's output (>= 0), without
-    ``ceil_mode``, and each summed pad is smaller than the kernel, so that every window holds an
-    input entry, which is >= 0 and beats a padded zero or ``-inf`` alike.
-  - ``AveragePool``: without ``ceil_mode``, when the pool counts its own padding
-    (``count_include_pad=1``) or has none: the padded zeros are then counted either way.
+  - ``Conv``: always, even when other nodes read the pad too (the padding of a convolution is
+    zeros).  The summed padding, whether or not it differs at the two ends of an axis, becomes the
+    ``(top, left, bottom, right)`` padding of the :class:`~dtd.layers.Conv2d`, which reads the
+    unpadded tensor: no ZeroPad2d is left before a convolution (one stays only for other readers).
+    A ``Conv`` whose own ``pads`` / ``auto_pad=SAME_*`` are asymmetric (TensorFlow ``SAME`` with
+    stride 2) imports the same way.
+  - ``MaxPool`` (padding ``-inf``): only when the pool is the pad's only reader, the padded tensor
+    is a ReLU's output (>= 0), without ``ceil_mode``, and each summed pad is smaller than the kernel,
+    so that every window holds an input entry, which is >= 0 and beats a padded zero or ``-inf`` alike.
+  - ``AveragePool``: only when the pool is the pad's only reader, without ``ceil_mode``, and when the
+    pool counts its own padding (``count_include_pad=1``) or has none: the padded zeros are then
+    counted either way.
   Folding is exact in the forward pass and under every rule whose messages are proportional to the
-  input (LRP-0, epsilon, gamma, alpha-beta, z+).  Under z^B, w^2 and flat it is not neutral: a folded pad
-  is the convolution's own padding, which receives no relevance, while a ZeroPad2d layer receives a share
-  and drops it (see :class:`~dtd.layers.ZeroPad2d`; Zennit, on a torch model with an explicit
-  ``nn.ZeroPad2d``, drops it too).
+  input (LRP-0, epsilon, gamma, alpha-beta, z+).  Under z^B, w^2 and flat it is what makes the
+  explanation independent of how the exporter wrote the padding: a folded pad is the convolution's own
+  padding, which is not an input (no relevance, no share of a denominator), as in a convolution padded
+  symmetrically; a ZeroPad2d layer before it would make its padded positions inputs, give them a share
+  and drop it (see :class:`~dtd.layers.ZeroPad2d`; Zennit, on a torch model with an explicit
+  ``nn.ZeroPad2d``, does that).  A ``Pad`` that feeds something other than a ``Conv`` (a pool where
+  folding is not exact, a ReLU, an output) stays a :class:`~dtd.layers.ZeroPad2d` for that reader.
 * ``ReduceMean`` / ``ReduceSum`` over axes 2 and/or 3 of a 4-d tensor (how torch's dynamo
   exporter writes adaptive / global average pooling) become an :class:`~dtd.layers.AvgPool2d` /
   :class:`~dtd.layers.SumPool2d` whose window is the whole axis, followed by a
@@ -49,12 +54,6 @@ def _label(node):
     return node.name or node.output[0]
 
 
-def _add_zero_pad(imp, x, pads, name, out):
-    """A ZeroPad2d node ``name`` reading tensor ``x`` and writing tensor ``out``; returns ``out``."""
-    imp.add(SimpleNamespace(name=name, output=[out], op_type="Pad"), ZeroPad2d(pads), [x])
-    return out
-
-
 def _zero_pad_source(imp, x):
     """``(node name, pads, input tensor, output tensor)`` if ``x`` comes from a ZeroPad2d that only one node
     (the caller) reads, else None."""
@@ -70,23 +69,26 @@ def _summed(p, q):
 
 
 def conv_padding(imp, node, x, pads):
-    """``(input tensor, (pH, pW))`` of a convolution with ONNX ``pads`` (top, left, bottom, right) on ``x``.
+    """``(input tensor, (top, left, bottom, right))`` of a convolution with ONNX ``pads`` on ``x``.
 
-    A zero pad that only this convolution reads is folded in; of the summed padding, the part that both
-    ends of an axis share is returned for the Conv2d, and the rest (if any) becomes a ZeroPad2d before it.
+    Every zero pad that feeds the convolution is folded in (its pads added to the convolution's; a chain
+    of them all), whatever else reads it: the convolution then reads the unpadded tensor, and the
+    ZeroPad2d is removed when no other node reads it (else it stays for those).  The sum, symmetric or
+    not, is the padding of the Conv2d.
     """
-    src = _zero_pad_source(imp, x)
-    name, out = _label(node) + "/pad", node.output[0] + "/pad"
-    if src is not None:
-        name, before, x, out = src
-        imp.remove(name)
-        pads = _summed(pads, before)
-    t, l, b, r = pads
-    sym = (min(t, b), min(l, r))
-    extra = (t - sym[0], l - sym[1], b - sym[0], r - sym[1])
-    if any(extra):
-        x = _add_zero_pad(imp, x, extra, name, out)
-    return x, sym
+    while True:
+        prod = imp.producer.get(x)
+        src = imp.nodes.get(prod)
+        if src is None or not isinstance(src.op, ZeroPad2d):
+            return x, tuple(int(p) for p in pads)
+        x_in = imp.node_inputs[prod][0]
+        pads = _summed(pads, src.op.pads)
+        imp.readers[x] -= 1                                  # this convolution reads x_in instead
+        imp.readers[x_in] = imp.readers.get(x_in, 0) + 1
+        if imp.readers_of(prod) == 0:                        # no one else reads the pad: it goes
+            imp.remove(prod)
+            imp.readers[x_in] -= 1
+        x = x_in
 
 
 def _nonnegative(imp, x):

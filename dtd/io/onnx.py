@@ -33,10 +33,11 @@ pools with ``pads`` that differ at the two ends, ``ceil_mode`` or
 ``count_include_pad=0`` with padding become :class:`~dtd.layers.PaddedMaxPool2d` /
 :class:`~dtd.layers.PaddedAvgPool2d` (exact; with ``ceil_mode=1, count_include_pad=1``
 the divisor counts the pads but not ceil's extra end, as onnxruntime does).  A zero
-``Pad`` is folded into the padding of the Conv or pool that reads it when exact,
-else kept as a :class:`~dtd.layers.ZeroPad2d`; a Conv whose padding differs at the
-two ends of an axis (TensorFlow ``SAME`` with stride 2) becomes a ZeroPad2d of the
-difference and a Conv2d with the shared part; ``ReduceMean`` / ``ReduceSum`` over
+``Pad`` is folded into the padding of the Conv or pool that reads it when exact
+(into a Conv always, so no ZeroPad2d is left before a convolution), else kept as a
+:class:`~dtd.layers.ZeroPad2d`; a Conv whose padding differs at the two ends of an
+axis (TensorFlow ``SAME`` with stride 2) becomes a Conv2d with that padding
+``(top, left, bottom, right)``; ``ReduceMean`` / ``ReduceSum`` over
 the spatial axes become global average / sum pooling (:mod:`dtd.io._onnx_pad`).  Layout conventions: a ``Transpose`` (e.g. of an NHWC
 input) is kept as a :class:`~dtd.layers.Transpose` layer, so the network takes
 the same input layout as the ONNX model and explanations come back in it.

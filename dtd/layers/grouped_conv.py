@@ -29,10 +29,10 @@ and :func:`_per_group_param_grads`: the naive reference of the tests and the ben
 import numpy as np
 
 from .._validation import check_relevance
-from ..im2col import col2im, im2col, output_size, tiles
+from ..im2col import col2im, im2col, output_size, pads4, tiles
 from .. import workspace
 from ..workspace import scratch
-from .conv import Conv2d
+from .conv import Conv2d, _transpose_pads
 
 __all__ = ["GroupedConv2d"]
 
@@ -57,14 +57,16 @@ class GroupedConv2d(Conv2d):
     ``[k C_in/g, (k+1) C_in/g)``:
 
     .. math:: z_{o,i,j} = \sum_{c \in \mathrm{group}(o),\,a,\,b} w_{o,\,c - c_0(o),\,a,\,b}\,
-              x_{c,\, i s_H + a - p_H,\, j s_W + b - p_W} + b_o
+              x_{c,\, i s_H + a - t,\, j s_W + b - l} + b_o
+
+    (``x`` is 0 at a padded position; ``(t, l)`` the top and left of :attr:`pads`).
 
     Parameters
     ----------
     weight : array_like, shape (C_out, C_in / groups, kH, kW)
         The ONNX/PyTorch layout of a grouped convolution.
     bias, stride, padding
-        As :class:`Conv2d`.
+        As :class:`Conv2d` (``padding`` may differ at the two ends of an axis: ``(top, left, bottom, right)``).
     groups : int
         Divides C_out.
 
@@ -111,7 +113,7 @@ class GroupedConv2d(Conv2d):
             return Conv2d.linear(self, x, weight, bias, post=post)
         if bias is not None and not bool(bias.any()):
             bias = None
-        return _grouped_forward(x, weight, bias, self.groups, self.stride, self.padding, post)
+        return _grouped_forward(x, weight, bias, self.groups, self.stride, self.pads, post)
 
     def linear_backward(self, g, weight, x_shape):
         r"""Transpose of :meth:`linear` (without bias): :math:`\partial_x \sum g \cdot \mathrm{linear}(x, w, 0)`,
@@ -124,16 +126,16 @@ class GroupedConv2d(Conv2d):
         G = self.groups
         Co, ci, kH, kW = weight.shape
         co = Co // G
-        (pH, pW), (sH, sW) = self.padding, self.stride
+        (t, l, b, r), (sH, sW) = self.pads, self.stride
         dtype = np.result_type(weight, g)
         if ci == 1:
-            return _depthwise_transpose(g, weight, x_shape, self.stride, self.padding, dtype)
-        if self.stride == (1, 1) and pH < kH and pW < kW and N * H * W >= 2048 and co <= ci:
-            # stride 1: a grouped convolution of g, padded by k - 1 - p, with each group's kernel flipped and
-            # its channel axes exchanged (shape (C_in, C_out/g, kH, kW), same groups)
+            return _depthwise_transpose(g, weight, x_shape, self.stride, self.pads, dtype)
+        if self.stride == (1, 1) and max(t, b) < kH and max(l, r) < kW and N * H * W >= 2048 and co <= ci:
+            # stride 1: a grouped convolution of g, padded by k - 1 - p (the ends exchanged), with each
+            # group's kernel flipped and its channel axes exchanged (shape (C_in, C_out/g, kH, kW), same groups)
             flipped = weight.reshape(G, co, ci, kH, kW).transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1]
             flipped = np.ascontiguousarray(flipped, dtype=dtype).reshape(C, co, kH, kW)
-            return _grouped_forward(g, flipped, None, G, (1, 1), (kH - 1 - pH, kW - 1 - pW), None)
+            return _grouped_forward(g, flipped, None, G, (1, 1), _transpose_pads((kH, kW), self.pads), None)
         # the transposed batched product, (n, g, ci*kH*kW, L), folded back by col2im
         K = ci * kH * kW
         wT = np.ascontiguousarray(weight.reshape(G, co, K).transpose(0, 2, 1), dtype=dtype)   # (g, K, co)
@@ -144,8 +146,8 @@ class GroupedConv2d(Conv2d):
             n = g4[part].shape[0]
             cols = scratch("conv-cols", (n, G * K, L), dtype)
             np.matmul(wT, g4[part], out=cols.reshape(n, G, K, L))
-            padded = col2im(cols, (n, C, H + 2 * pH, W + 2 * pW), (kH, kW), (sH, sW))
-            out[part] = padded[:, :, pH:pH + H, pW:pW + W]
+            padded = col2im(cols, (n, C, H + t + b, W + l + r), (kH, kW), (sH, sW))
+            out[part] = padded[:, :, t:t + H, l:l + W]
         return out
 
     def param_grads(self, x, grad_y):
@@ -171,7 +173,7 @@ class GroupedConv2d(Conv2d):
 def _grouped_forward(x, weight, bias, groups, stride, padding, post):
     r"""The grouped correlation of a batch.
 
-    .. math:: z_{n,o,i,j} = \sum_{c,a,b} w_{o,c,a,b}\, x_{n,\,c_0(o) + c,\, i s_H + a - p_H,\, j s_W + b - p_W} + b_o
+    .. math:: z_{n,o,i,j} = \sum_{c,a,b} w_{o,c,a,b}\, x_{n,\,c_0(o) + c,\, i s_H + a - t,\, j s_W + b - l} + b_o
 
     Parameters
     ----------
@@ -179,7 +181,8 @@ def _grouped_forward(x, weight, bias, groups, stride, padding, post):
     weight : ndarray, shape (C_out, C_in / groups, kH, kW)
     bias : ndarray, shape (C_out,), or None
     groups : int
-    stride, padding : (int, int)
+    stride : (int, int)
+    padding : (pH, pW) or (top, left, bottom, right)
     post : callable or None
         In-place elementwise function applied to each finished piece of the output (a ReLU).
 
@@ -189,8 +192,8 @@ def _grouped_forward(x, weight, bias, groups, stride, padding, post):
     """
     N, C, H, W = x.shape
     Co, ci, kH, kW = weight.shape
-    (sH, sW), (pH, pW) = stride, padding
-    Ho, Wo = output_size(H, kH, sH, pH), output_size(W, kW, sW, pW)
+    (sH, sW), (t, l, b, r) = stride, pads4(padding)
+    Ho, Wo = output_size(H, kH, sH, (t, b)), output_size(W, kW, sW, (l, r))
     dtype = np.result_type(weight, x)
     if ci == 1:
         return _depthwise_forward(x, weight, bias, stride, padding, dtype, post)
@@ -239,13 +242,15 @@ class _Phases:
     """
 
     def __init__(self, x_hw, kernel, stride, padding):
-        (H, W), (self.kH, self.kW), (self.sH, self.sW), (self.pH, self.pW) = x_hw, kernel, stride, padding
+        (H, W), (self.kH, self.kW), (self.sH, self.sW) = x_hw, kernel, stride
+        t, l, b, r = pads4(padding)
+        self.pH, self.pW = t, l                                       # the top and left padding
         self.H, self.W = H, W
-        self.Ho, self.Wo = output_size(H, self.kH, self.sH, self.pH), output_size(W, self.kW, self.sW, self.pW)
-        Hp, Wp = H + 2 * self.pH, W + 2 * self.pW
+        self.Ho, self.Wo = output_size(H, self.kH, self.sH, (t, b)), output_size(W, self.kW, self.sW, (l, r))
+        Hp, Wp = H + t + b, W + l + r
         self.Hs, self.Ws = -(-Hp // self.sH), -(-Wp // self.sW)
         self.Lw = (self.Ho - 1) * self.Ws + self.Wo
-        self.trivial = self.sH == self.sW == 1 and not (self.pH or self.pW)   # the layout is x itself
+        self.trivial = self.sH == self.sW == 1 and not (t or l or b or r)   # the layout is x itself
 
     def offsets(self):
         """``(a, b, phase, start)`` for every kernel offset."""
@@ -346,7 +351,7 @@ def _depthwise_transpose(g, weight, x_shape, stride, padding, dtype):
     r"""Transpose of the depthwise correlation: for every offset, ``sum_o w_{cm+o,0,a,b} g_{n,cm+o}`` added
     into the slice of the (padded, phase-split) gradient it came from, then the padding cut off.
 
-    .. math:: \frac{\partial}{\partial x_{n,c,r,s}} = \sum_{o,a,b,i,j:\; i s_H + a = r + p_H,\; j s_W + b = s + p_W}
+    .. math:: \frac{\partial}{\partial x_{n,c,r,s}} = \sum_{o,a,b,i,j:\; i s_H + a = r + t,\; j s_W + b = s + l}
               w_{cm+o,0,a,b}\; g_{n,cm+o,i,j}
     """
     N, C, H, W = x_shape

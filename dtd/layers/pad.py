@@ -1,10 +1,12 @@
 """Zero padding of the two spatial axes, as a layer of its own (ONNX ``Pad``, ``nn.ZeroPad2d``).
 
 The ONNX import folds a zero ``Pad`` into the padding of the convolution or
-pooling that reads it whenever that is exact; this layer is what remains:
-padding that differs at the two ends of an axis before a convolution
-(TensorFlow's ``SAME`` with stride 2 pads only the bottom and the right), or a
-``Pad`` whose reader has no padding of its own.
+pooling that reads it whenever that is exact -- into a convolution always, even
+when it differs at the two ends of an axis (:class:`~dtd.layers.Conv2d` takes
+``padding=(top, left, bottom, right)``), so no ZeroPad2d is left before a
+convolution; this layer is what remains: a ``Pad`` before a pool where folding
+would not be exact, or whose reader has no padding of its own (a ReLU, an
+output).
 """
 import numpy as np
 
@@ -44,7 +46,9 @@ class ZeroPad2d(Layer):
     zeros as well, so its padding receives no relevance and does not enter the
     denominators, while after this layer the padded positions are inputs like
     any other (with the bounds ``l``, ``h`` or the ones of the rule) and their
-    share is cropped away.
+    share is cropped away.  (This is why the ONNX import never leaves a ZeroPad2d
+    before a convolution: the heatmap would depend on how the exporter wrote
+    the padding.)
 
     >>> layer = ZeroPad2d((0, 0, 1, 1))
     >>> layer.forward(np.array([[[[1.0, 2.0], [3.0, 4.0]]]]))[0, 0].tolist()
