@@ -284,9 +284,19 @@ class MaxPool2d(_Pool2d, Layer):
             return self._fold(self.first_winner(x) * g[..., None, None], x.shape)
         v = self._windows(x, -np.inf)
         y = window_max(v) if out is None else out
-        is_max = (v == y[..., None, None]).astype(x.dtype)   # a bool sum would be a logical or
-        share = g / window_sum(is_max)
-        return self._fold(is_max * share[..., None, None], x.shape)
+        # per kernel offset (a, b): which windows have their maximum there; written offset-major so that
+        # each step reads one strided view and writes one contiguous block (far fewer passes than the
+        # comparison over the 6-d view, a float copy of it and a product of the same size)
+        kH, kW = self.kernel_size
+        parts = np.empty((y.shape[0], y.shape[1], kH, kW) + y.shape[2:], dtype=np.result_type(x.dtype, g.dtype))
+        count = np.zeros(y.shape, dtype=parts.dtype)
+        for a in range(kH):
+            for b in range(kW):
+                np.equal(v[..., a, b], y, out=parts[:, :, a, b], casting="unsafe")
+                count += parts[:, :, a, b]
+        share = np.divide(g, count, out=count)          # every window holds its maximum: count >= 1
+        parts *= share[:, :, None, None]
+        return self._fold(parts.transpose(0, 1, 4, 5, 2, 3), x.shape)
 
     def _spread_to_tile_winners(self, x, g, y, ties):
         """:meth:`spread_to_winners` for tiling windows: one comparison and one product over x."""
