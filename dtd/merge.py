@@ -182,8 +182,15 @@ class Add(Merge):
         xs = self._check(xs)
         z = self.forward(xs)
         if getattr(rule, "signed", False):
-            pos = z > 0
-            parts = [np.where(pos, np.maximum(x, 0), np.where(z < 0, np.minimum(x, 0), 0)) for x in xs]
+            # [x_k]_+ where z > 0, [x_k]_- where z < 0, 0 where z = 0: sign(z) max(sign(z) x_k, 0), exact
+            # (a product by +-1 or 0), in three passes per branch
+            sign = np.sign(z)
+            parts = []
+            for x in xs:
+                p = np.multiply(x, sign)
+                np.maximum(p, 0, out=p)
+                p *= sign
+                parts.append(p)
             total = parts[0].copy()
             for p in parts[1:]:
                 total += p
