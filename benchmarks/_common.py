@@ -216,3 +216,19 @@ def ratio(a, b):
 
 def verdict(value, limit):
     return "met" if value <= limit else "NOT met"
+
+
+def float64_copy(net):
+    """The same Sequential of Conv2d / Dense / parameter-free layers in float64 (the float32 weights cast up
+    exactly)."""
+    import dtd
+    from dtd.layers import Conv2d, Dense
+    layers = []
+    for layer in net.layers:
+        if isinstance(layer, Conv2d):
+            layer = Conv2d(layer.weight.astype(np.float64), layer.bias.astype(np.float64), layer.stride,
+                           layer.padding)
+        elif isinstance(layer, Dense):
+            layer = Dense(layer.weight.astype(np.float64), layer.bias.astype(np.float64))
+        layers.append(layer)
+    return dtd.Sequential(layers)

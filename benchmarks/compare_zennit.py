@@ -54,7 +54,7 @@ import types
 import numpy as np
 
 import _common
-from _common import Stats, measure, verdict
+from _common import Stats, float64_copy, measure, verdict
 import dtd
 from dtd.conformance.peers import zennit as zennit_map
 from dtd.layers import Conv2d, Dense, Flatten, MaxPool2d, ReLU
@@ -132,19 +132,6 @@ def to_torch(torch, net, shared=None):
 
 def rel_diff(a, b):
     return float(np.abs(a - b).max() / np.abs(b).max())
-
-
-def float64_copy(net):
-    """The same network in float64 (the float32 weights cast up exactly)."""
-    layers = []
-    for layer in net.layers:
-        if isinstance(layer, Conv2d):
-            layer = Conv2d(layer.weight.astype(np.float64), layer.bias.astype(np.float64), layer.stride,
-                           layer.padding)
-        elif isinstance(layer, Dense):
-            layer = Dense(layer.weight.astype(np.float64), layer.bias.astype(np.float64))
-        layers.append(layer)
-    return dtd.Sequential(layers)
 
 
 def check_float64(torch, zennit, net, x, relevances32):

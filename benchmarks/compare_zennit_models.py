@@ -106,7 +106,7 @@ class Case:
             self.model = to_torch(torch, self.net_z)
             self.low, self.high = 0.0, 1.0
             self.canonizer = lambda: []
-            self.float64_net = lambda: _vgg_float64(self.net_z)
+            self.float64_net = lambda: _common.float64_copy(self.net_z)
             self.model64 = lambda: to_torch(torch, self.net_z).double()
             self.input = lambda n, seed=1: np.random.default_rng(seed).uniform(
                 size=(n, 3, 224, 224)).astype(np.float32)
@@ -151,20 +151,6 @@ class Case:
     def remove(self):
         for c in self.zcomps.values():
             c.remove()
-
-
-def _vgg_float64(net):
-    import dtd
-    from dtd.layers import Conv2d, Dense
-    layers = []
-    for layer in net.layers:
-        if isinstance(layer, Conv2d):
-            layer = Conv2d(layer.weight.astype(np.float64), layer.bias.astype(np.float64), layer.stride,
-                           layer.padding)
-        elif isinstance(layer, Dense):
-            layer = Dense(layer.weight.astype(np.float64), layer.bias.astype(np.float64))
-        layers.append(layer)
-    return dtd.Sequential(layers)
 
 
 def zennit_explain(torch, zennit, model, xt):
